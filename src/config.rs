@@ -1,0 +1,399 @@
+//! `hallmonitor.toml` → typed [`Config`].
+//!
+//! Every error names the file, the line and the key. Relative paths resolve
+//! against the directory of the config file. Unset state paths default to
+//! `./quarantine/` under the working directory.
+
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: key `{key}`: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub school: School,
+    pub people: People,
+    pub senders: Senders,
+    pub rules: RulesConfig,
+    pub clamd: Clamd,
+    pub limits: Limits,
+    pub state: State,
+    /// Where the config was loaded from (None: embedded defaults).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+/// Who the school is.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct School {
+    pub name: String,
+    /// Staff mail domains, e.g. `["school.example.sch.uk"]`.
+    pub staff_domains: Vec<String>,
+    /// Pupil mail domains, e.g. `["pupils.school.example.sch.uk"]`.
+    pub pupil_domains: Vec<String>,
+    /// The school's own postal address lines (not personal data).
+    pub addresses: Vec<String>,
+    /// The school's own postcodes (not personal data).
+    pub postcodes: Vec<String>,
+    /// The school's own phone numbers: switchboard, office (not personal data).
+    pub phones: Vec<String>,
+}
+
+/// The people hallmonitor tells.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct People {
+    pub head_teacher: Vec<String>,
+    pub chair_of_governors: Vec<String>,
+    pub governors: Vec<String>,
+    pub dsl: Vec<String>,
+    pub ict_admin: Vec<String>,
+}
+
+/// How senders are identified.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Senders {
+    /// Hosts or networks (CIDR) whose mail counts as identified without a login:
+    /// the MIS server, copiers, the school's own mail server.
+    pub identified_networks: Vec<String>,
+    /// Login → addresses it may send as. A login without `@` matches its local
+    /// part at any school domain; an address without `@` likewise.
+    pub aliases: std::collections::BTreeMap<String, Vec<String>>,
+    /// Treat mail submitted locally (sendmail, pickup) as identified.
+    #[serde(default = "yes")]
+    pub trust_local_submission: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Directory with the rule files; unset: the rules embedded in the binary.
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Clamd {
+    /// `host:port` or a unix socket path. `HALLMONITOR_CLAMD` overrides it.
+    pub address: String,
+    /// Seconds before a clamd scan counts as failed.
+    pub timeout_secs: u64,
+    /// Do not scan with clamd at all (for scoring without clamd; never in production).
+    pub disabled: bool,
+}
+
+impl Default for Clamd {
+    fn default() -> Self {
+        Clamd {
+            address: "/var/run/clamav/clamd.ctl".into(),
+            timeout_secs: 30,
+            disabled: false,
+        }
+    }
+}
+
+impl Clamd {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs.max(1))
+    }
+}
+
+/// Limits on what one message may make the scanner do.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_message_bytes: usize,
+    pub max_mime_depth: usize,
+    pub max_archive_depth: usize,
+    pub max_archive_entries: usize,
+    /// Total bytes expanded from archives and documents in one message.
+    pub max_expanded_bytes: u64,
+    /// Largest allowed ratio of expanded to compressed size for one archive member.
+    pub max_expansion_ratio: u64,
+    /// Most text kept per part (bytes); the rest is not scanned and recorded.
+    pub max_text_per_part: usize,
+    /// Seconds allowed for the PDF text extractor per document.
+    pub pdf_timeout_secs: u64,
+    /// Memory cap (MiB) for the PDF extraction worker process.
+    pub pdf_memory_mib: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 50 * 1024 * 1024,
+            max_mime_depth: 20,
+            max_archive_depth: 5,
+            max_archive_entries: 1000,
+            max_expanded_bytes: 200 * 1024 * 1024,
+            max_expansion_ratio: 200,
+            max_text_per_part: 4 * 1024 * 1024,
+            pdf_timeout_secs: 10,
+            pdf_memory_mib: 512,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct State {
+    /// State directory: quarantine store, incident database. Default `./quarantine/`.
+    pub dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Load and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let mut config = Config::parse(&text, &file)?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+        if let Some(dir) = &config.rules.dir {
+            config.rules.dir = Some(base.join(dir));
+        }
+        if let Some(dir) = &config.state.dir {
+            config.state.dir = Some(base.join(dir));
+        }
+        if !config.clamd.address.starts_with('/') && !config.clamd.address.contains(':') {
+            config.clamd.address = base.join(&config.clamd.address).display().to_string();
+        }
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parse config text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+            ConfigError::Invalid {
+                file: file.to_string(),
+                line,
+                key: key_at(text, e.span().map(|s| s.start)),
+                message: e.message().to_string(),
+            }
+        })?;
+        config.validate(text, file)?;
+        Ok(config)
+    }
+
+    fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            file: file.to_string(),
+            line: find_key_line(text, key),
+            key: key.to_string(),
+            message,
+        };
+        for net in &self.senders.identified_networks {
+            if parse_network(net).is_none() {
+                return Err(invalid(
+                    "senders.identified_networks",
+                    format!("`{net}` is not an IP address or CIDR network"),
+                ));
+            }
+        }
+        for (name, list) in [
+            ("school.staff_domains", &self.school.staff_domains),
+            ("school.pupil_domains", &self.school.pupil_domains),
+        ] {
+            for d in list {
+                if d.is_empty() || d.contains('@') || d.contains(char::is_whitespace) {
+                    return Err(invalid(name, format!("`{d}` is not a domain name")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The clamd address after the `HALLMONITOR_CLAMD` override.
+    pub fn clamd_address(&self) -> String {
+        match std::env::var("HALLMONITOR_CLAMD") {
+            Ok(v) if !v.trim().is_empty() => v.trim().to_string(),
+            _ => self.clamd.address.clone(),
+        }
+    }
+
+    /// The state directory (default `./quarantine/` under the working directory).
+    pub fn state_dir(&self) -> PathBuf {
+        self.state
+            .dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("quarantine"))
+    }
+
+    /// All school domains, staff first, lower case.
+    pub fn school_domains(&self) -> impl Iterator<Item = String> + '_ {
+        self.school
+            .staff_domains
+            .iter()
+            .chain(self.school.pupil_domains.iter())
+            .map(|d| d.trim().to_ascii_lowercase())
+    }
+}
+
+/// Parse `10.0.0.5` or `10.10.0.0/16` into (network, prefix length).
+pub fn parse_network(s: &str) -> Option<(IpAddr, u8)> {
+    let s = s.trim();
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a, l.parse::<u8>().ok()?),
+        None => (s, if s.contains(':') { 128 } else { 32 }),
+    };
+    let ip: IpAddr = addr.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    (len <= max).then_some((ip, len))
+}
+
+/// Does `ip` fall in `net/len`?
+pub fn network_contains(net: IpAddr, len: u8, ip: IpAddr) -> bool {
+    match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            (u32::from(n) & mask) == (u32::from(i) & mask)
+        }
+        (IpAddr::V6(n), IpAddr::V6(i)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
+            (u128::from(n) & mask) == (u128::from(i) & mask)
+        }
+        _ => false,
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Best-effort dotted key name at a byte offset: the `[table]` in force plus the key on that line.
+fn key_at(text: &str, offset: Option<usize>) -> String {
+    let Some(offset) = offset else {
+        return String::from("?");
+    };
+    let offset = offset.min(text.len());
+    let mut table = String::new();
+    let mut key = String::new();
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            table = trimmed
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string();
+        }
+        if pos + line.len() > offset || pos + line.len() == text.len() {
+            if let Some((k, _)) = trimmed.split_once('=') {
+                key = k.trim().trim_matches('"').to_string();
+            }
+            break;
+        }
+        pos += line.len();
+    }
+    match (table.is_empty(), key.is_empty()) {
+        (true, true) => String::from("?"),
+        (true, false) => key,
+        (false, true) => table,
+        (false, false) => format!("{table}.{key}"),
+    }
+}
+
+/// Line where a dotted key (`table.key`) is set, or 0 if not found.
+fn find_key_line(text: &str, dotted: &str) -> usize {
+    let (table, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            current = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        } else if current == table && t.split_once('=').map(|(k, _)| k.trim()) == Some(key) {
+            return i + 1;
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = "[school]\nname = \"X\"\nstaf_domains = [\"a.sch.uk\"]\n";
+        let err = Config::parse(text, "h.toml").unwrap_err().to_string();
+        assert!(err.starts_with("h.toml:3:"), "{err}");
+        assert!(err.contains("staf_domains"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let text = "[clamd]\naddress = \"/tmp/s\"\ntimeout_secs = \"soon\"\n";
+        let err = Config::parse(text, "h.toml").unwrap_err().to_string();
+        assert!(err.contains("h.toml:3"), "{err}");
+        assert!(err.contains("clamd.timeout_secs"), "{err}");
+    }
+
+    #[test]
+    fn bad_network_is_reported_with_line() {
+        let text = "[senders]\nidentified_networks = [\"10.0.0.0/99\"]\n";
+        let err = Config::parse(text, "h.toml").unwrap_err().to_string();
+        assert!(err.contains("h.toml:2"), "{err}");
+        assert!(err.contains("senders.identified_networks"), "{err}");
+    }
+
+    #[test]
+    fn networks_match() {
+        let (n, l) = parse_network("10.10.0.0/16").unwrap();
+        assert!(network_contains(n, l, "10.10.23.44".parse().unwrap()));
+        assert!(!network_contains(n, l, "10.11.0.1".parse().unwrap()));
+        let (n, l) = parse_network("192.0.2.7").unwrap();
+        assert!(network_contains(n, l, "192.0.2.7".parse().unwrap()));
+        assert!(!network_contains(n, l, "192.0.2.8".parse().unwrap()));
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_config_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.toml");
+        std::fs::write(&path, "[rules]\ndir = \"myrules\"\n").unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.rules.dir.unwrap(), dir.path().join("myrules"));
+        assert_eq!(c.state_dir(), PathBuf::from("quarantine"));
+    }
+}

@@ -1,0 +1,58 @@
+//! Detectors: one file each, one trait. The registry builds them from the config
+//! and the rule files; the scan pipeline runs them (in parallel) over a message.
+
+pub mod anonymous_sender;
+pub mod attachments;
+pub mod virus;
+
+use crate::config::Config;
+use crate::finding::Finding;
+use crate::message::{Envelope, ScannedMessage};
+use crate::rules::{RuleSource, RulesError};
+use crate::sender::{Identity, SchoolDomains};
+
+/// What a detector sees of one message.
+pub struct ScanContext<'a> {
+    pub envelope: &'a Envelope,
+    pub message: &'a ScannedMessage,
+    pub identity: &'a Identity,
+    pub domains: &'a SchoolDomains,
+    pub config: &'a Config,
+}
+
+/// A detector failed in a way that means the message was not fully scanned.
+/// The policy turns this into `tempfail`: mail is never passed unscanned.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    #[error("clamd: {0}")]
+    Clamd(String),
+    #[error("{detector}: {message}")]
+    Internal {
+        detector: &'static str,
+        message: String,
+    },
+}
+
+pub trait Detector: Send + Sync {
+    /// Short name for logs (`virus`, `banned_attachment`, …).
+    fn name(&self) -> &'static str;
+    /// Look at the message and push findings.
+    fn inspect(&self, ctx: &ScanContext<'_>, out: &mut Vec<Finding>) -> Result<(), DetectError>;
+}
+
+/// Build every detector. `runtime` is the tokio runtime the virus detector uses for clamd
+/// (None: no clamd scanning, e.g. when `clamd.disabled` is set).
+pub fn registry(
+    config: &Config,
+    rules: &RuleSource,
+    runtime: Option<tokio::runtime::Handle>,
+) -> Result<Vec<Box<dyn Detector>>, RulesError> {
+    let mut detectors: Vec<Box<dyn Detector>> = vec![
+        Box::new(anonymous_sender::AnonymousSender::new(config, rules)?),
+        Box::new(attachments::BannedAttachments::new(rules)?),
+    ];
+    if let (false, Some(handle)) = (config.clamd.disabled, runtime) {
+        detectors.push(Box::new(virus::Virus::new(config, handle)));
+    }
+    Ok(detectors)
+}

@@ -1,0 +1,20 @@
+//! hallmonitor: a mail content-scanning relay for schools.
+//!
+//! Every front-end (the Postfix content filter, the milter, `hallmonitor scan`)
+//! builds an [`message::Envelope`] and the raw bytes and calls [`scan::Scanner::scan`]:
+//! extraction → detectors → policy → verdict.
+
+pub mod config;
+pub mod detect;
+pub mod finding;
+pub mod mask;
+pub mod message;
+pub mod policy;
+pub mod rules;
+pub mod scan;
+pub mod sender;
+
+pub use finding::{Category, Finding, Severity};
+
+/// Version string written into `X-Hallmonitor-Version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
