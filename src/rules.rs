@@ -39,6 +39,19 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "anonymous_names.txt",
         include_str!("../rules/anonymous_names.txt"),
     ),
+    ("profanity.txt", include_str!("../rules/profanity.txt")),
+    (
+        "profanity_allow.txt",
+        include_str!("../rules/profanity_allow.txt"),
+    ),
+    (
+        "chain_letter.txt",
+        include_str!("../rules/chain_letter.txt"),
+    ),
+    (
+        "personal_data.toml",
+        include_str!("../rules/personal_data.toml"),
+    ),
 ];
 
 /// Where rule files come from.

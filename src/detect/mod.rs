@@ -3,6 +3,9 @@
 
 pub mod anonymous_sender;
 pub mod attachments;
+pub mod chain_letter;
+pub mod personal_data;
+pub mod profanity;
 pub mod virus;
 
 use crate::config::Config;
@@ -50,6 +53,9 @@ pub fn registry(
     let mut detectors: Vec<Box<dyn Detector>> = vec![
         Box::new(anonymous_sender::AnonymousSender::new(config, rules)?),
         Box::new(attachments::BannedAttachments::new(rules)?),
+        Box::new(profanity::Profanity::new(rules)?),
+        Box::new(personal_data::PersonalData::new(config, rules)?),
+        Box::new(chain_letter::ChainLetter::new(rules)?),
     ];
     if let (false, Some(handle)) = (config.clamd.disabled, runtime) {
         detectors.push(Box::new(virus::Virus::new(config, handle)));

@@ -3,6 +3,7 @@
 
 pub mod envelope;
 pub mod extract;
+pub mod received;
 
 pub use envelope::Envelope;
 pub use extract::{Extractor, PdfMode};
