@@ -397,3 +397,24 @@ mod tests {
         assert_eq!(c.state_dir(), PathBuf::from("quarantine"));
     }
 }
+
+#[cfg(test)]
+mod shipped_examples {
+    use super::*;
+
+    /// The example config in the repository must always load.
+    #[test]
+    fn example_config_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hallmonitor.example.toml");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.school.staff_domains, vec!["oakfield.sch.uk"]);
+        assert_eq!(c.senders.aliases.len(), 2);
+    }
+
+    #[test]
+    fn corpus_school_config_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ashcombe-vale.toml");
+        let c = Config::load(&path).unwrap();
+        assert!(c.state.dir.is_none(), "the corpus config sets no state paths");
+    }
+}
