@@ -372,6 +372,9 @@ enum Token {
 #[derive(Debug, Default)]
 struct NamePatterns {
     patterns: Vec<Vec<Token>>,
+    /// Wildcard-free names of five letters or more with their words run together
+    /// (`noname`, `afriend`), for names and local parts written without spaces.
+    run_together: HashSet<String>,
 }
 
 impl NamePatterns {
@@ -415,21 +418,43 @@ impl NamePatterns {
             }
             patterns.push(tokens);
         }
-        Ok(NamePatterns { patterns })
+        let run_together = patterns
+            .iter()
+            .filter_map(|p| {
+                p.iter()
+                    .map(|t| match t {
+                        Token::Word(w) => Some(w.as_str()),
+                        Token::Any => None,
+                    })
+                    .collect::<Option<String>>()
+            })
+            .filter(|joined| joined.chars().count() >= 5)
+            .collect();
+        Ok(NamePatterns {
+            patterns,
+            run_together,
+        })
     }
 
-    /// Is the display name, as a whole, an anonymous-style name? Tried as written
-    /// and with digit look-alikes read as letters (`An0nym0us`).
+    /// Is the display name, as a whole, an anonymous-style name? Tried as written,
+    /// without trailing numbers ("Anonymous 2", "Anonymous123"), with digit
+    /// look-alikes read as letters ("An0nym0us"), and with its words run together
+    /// ("AFriend", "No-Name") for names of five letters or more.
     fn is_anonymous(&self, name: &str) -> bool {
         let words = normalise_name(name);
         if words.is_empty() {
             return false;
         }
-        if self.matches_words(&words) {
-            return true;
-        }
+        let without_numbers: Vec<String> = words
+            .iter()
+            .map(|w| w.trim_end_matches(|c: char| c.is_ascii_digit()).to_string())
+            .filter(|w| !w.is_empty())
+            .collect();
         let unleet: Vec<String> = words.iter().map(|w| unleet(w)).collect();
-        unleet != words && self.matches_words(&unleet)
+        [words, without_numbers, unleet]
+            .iter()
+            .filter(|v| !v.is_empty())
+            .any(|v| self.matches_words(v) || self.run_together.contains(&v.concat()))
     }
 
     /// With no display name, an address like `anonymous@…` or `no.name42@…`
@@ -437,21 +462,9 @@ impl NamePatterns {
     /// used here, so short entries (`x`, `me`) never match ordinary local parts.
     fn is_anonymous_local_part(&self, local: &str) -> bool {
         let trimmed = local.trim_end_matches(|c: char| c.is_ascii_digit());
-        let words = normalise_name(trimmed);
-        if words.is_empty() {
-            return false;
-        }
-        let joined: String = words.concat();
-        self.patterns.iter().any(|p| {
-            let mut letters = String::new();
-            for t in p {
-                match t {
-                    Token::Word(w) => letters.push_str(w),
-                    Token::Any => return false,
-                }
-            }
-            letters.chars().count() >= 5 && letters == joined
-        })
+        let joined: String = normalise_name(trimmed).concat();
+        !joined.is_empty()
+            && (self.run_together.contains(&joined) || self.run_together.contains(&unleet(&joined)))
     }
 
     fn matches_words(&self, words: &[String]) -> bool {
@@ -814,6 +827,11 @@ identified_networks = ["10.1.2.0/24"]
             "An0nym0us",
             "Аnonymous", // Cyrillic А
             "Ánónymous",
+            "Anonymous 2",
+            "Anonymous123",
+            "AFriend",
+            "No-Name",
+            "NoName",
         ] {
             let c = Case::from(Some(name), "qz81kd@outlook.com");
             assert_eq!(c.rules(), ["anonymous_sender/anonymous_name"], "{name}");
@@ -837,6 +855,9 @@ identified_networks = ["10.1.2.0/24"]
             "Unknown Pleasures Records",
             "Sam Nobody-Smith",
             "Nameless Theatre Company",
+            "Simeon Ewe",
+            "Mr X Ray",
+            "Friend 2 Friend Tutoring",
         ] {
             let c = Case::from(Some(name), "info@example.org");
             assert!(c.rules().is_empty(), "{name}: {:?}", c.rules());
@@ -872,6 +893,11 @@ identified_networks = ["10.1.2.0/24"]
         assert_eq!(c.rules(), ["anonymous_sender/anonymous_name"]);
         let c = Case::from(None, "no.name@outlook.com");
         assert_eq!(c.rules(), ["anonymous_sender/anonymous_name"]);
+        let c = Case::from(None, "an0nym0us@outlook.com");
+        assert_eq!(c.rules(), ["anonymous_sender/anonymous_name"]);
+        // An ordinary mailbox name is not anonymous.
+        let c = Case::from(None, "jo.friend@outlook.com");
+        assert!(c.rules().is_empty());
         // Short list entries never match local parts.
         let c = Case::from(None, "me@example.org");
         assert!(c.rules().is_empty());
