@@ -1,0 +1,217 @@
+//! The virus detector on its own, against the real test clamd, with messages
+//! built part by part. This pins down its behaviour independently of how the
+//! extractor splits a message: which location a finding gets, that echoes of
+//! one infection in its containers are collapsed, and that misuse of the
+//! runtime is an error rather than a hang or a panic.
+
+mod common;
+
+use common::{EICAR, clamd};
+use hallmonitor::config::Config;
+use hallmonitor::detect::virus::{ClamdAddress, Virus};
+use hallmonitor::detect::{DetectError, Detector, ScanContext};
+use hallmonitor::finding::{Category, Finding};
+use hallmonitor::message::{Envelope, Part, PartFacts, ScannedMessage};
+use hallmonitor::sender::{self, SchoolDomains};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn part(location: &str, data: &[u8], depth: usize) -> Part {
+    Part {
+        location: location.into(),
+        name: location.rsplit(['/', ':']).next().map(str::to_string),
+        declared_type: None,
+        sniffed_type: None,
+        is_attachment: true,
+        archive_depth: depth,
+        facts: PartFacts::default(),
+        data: Arc::from(data),
+    }
+}
+
+fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, data) in members {
+            z.start_file(*name, opts).unwrap();
+            z.write_all(data).unwrap();
+        }
+        z.finish().unwrap();
+    }
+    buf.into_inner()
+}
+
+/// Run the detector over `parts` with clamd at `address`.
+fn inspect_with(
+    address: ClamdAddress,
+    timeout: Duration,
+    handle: tokio::runtime::Handle,
+    parts: Vec<Part>,
+) -> Result<Vec<Finding>, DetectError> {
+    let config = Config::default();
+    let domains = SchoolDomains::new(&config);
+    let envelope = Envelope::default();
+    let message = ScannedMessage {
+        parts,
+        ..ScannedMessage::default()
+    };
+    let identity = sender::identify(&config, &domains, &envelope, &message);
+    let ctx = ScanContext {
+        envelope: &envelope,
+        message: &message,
+        identity: &identity,
+        domains: &domains,
+        config: &config,
+    };
+    let detector = Virus::with_address(address, timeout, handle);
+    let mut out = Vec::new();
+    detector.inspect(&ctx, &mut out).map(|()| out)
+}
+
+fn inspect(parts: Vec<Part>) -> Vec<Finding> {
+    let rt = runtime();
+    inspect_with(
+        ClamdAddress::Socket(clamd().address().into()),
+        Duration::from_secs(10),
+        rt.handle().clone(),
+        parts,
+    )
+    .expect("scan against the test clamd")
+}
+
+#[test]
+fn eicar_in_nested_zip_is_one_finding_at_the_innermost_file() {
+    let inner = zip_of(&[("timetable.txt", EICAR)]);
+    let outer = zip_of(&[("clubs/autumn.zip", &inner), ("clubs/list.txt", b"Chess\n")]);
+    let found = inspect(vec![
+        part("body", b"Timetables attached.\r\n", 0),
+        part("attachment:clubs.zip", &outer, 0),
+        part("attachment:clubs.zip/clubs/autumn.zip", &inner, 1),
+        part(
+            "attachment:clubs.zip/clubs/autumn.zip/timetable.txt",
+            EICAR,
+            2,
+        ),
+        part("attachment:clubs.zip/clubs/list.txt", b"Chess\n", 1),
+    ]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].category, Category::Virus);
+    assert_eq!(found[0].rule, "virus/Hallmonitor.Test.EICAR");
+    assert_eq!(
+        found[0].location,
+        "attachment:clubs.zip/clubs/autumn.zip/timetable.txt"
+    );
+}
+
+#[test]
+fn a_zip_whose_members_were_not_listed_is_still_caught_at_the_zip() {
+    // E.g. the extractor hit its archive-depth limit: clamd unpacks it anyway.
+    let outer = zip_of(&[("deep/pack.txt", EICAR)]);
+    let found = inspect(vec![part("attachment:pack.zip", &outer, 0)]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].location, "attachment:pack.zip");
+}
+
+#[test]
+fn two_infected_attachments_are_two_findings() {
+    let found = inspect(vec![
+        part("attachment:a.pdf", EICAR, 0),
+        part("attachment:b.txt", EICAR, 0),
+    ]);
+    let mut locs: Vec<&str> = found.iter().map(|f| f.location.as_str()).collect();
+    locs.sort();
+    assert_eq!(locs, ["attachment:a.pdf", "attachment:b.txt"]);
+}
+
+#[test]
+fn many_parts_scanned_concurrently_keep_their_own_locations() {
+    let mut parts: Vec<Part> = (0..24)
+        .map(|i| {
+            part(
+                &format!("attachment:sheet-{i}.csv"),
+                format!("Name,Score\r\nRow {i},{}\r\n", i * 7).as_bytes(),
+                0,
+            )
+        })
+        .collect();
+    parts[13] = part("attachment:sheet-13.csv", EICAR, 0);
+    let found = inspect(parts);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].location, "attachment:sheet-13.csv");
+}
+
+#[test]
+fn text_that_quotes_eicar_mid_line_is_clean() {
+    let mut body = b"For the record, the EICAR test file is: ".to_vec();
+    body.extend_from_slice(EICAR);
+    body.extend_from_slice(b"\r\nPlease do not send it to the office.\r\n");
+    let found = inspect(vec![part("body", &body, 0)]);
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn nothing_to_scan_needs_no_clamd() {
+    // Only empty parts: no connection is made, so a dead clamd does not matter.
+    let rt = runtime();
+    let r = inspect_with(
+        ClamdAddress::Socket("/nonexistent/clamd.sock".into()),
+        Duration::from_secs(1),
+        rt.handle().clone(),
+        vec![part("attachment:empty.txt", b"", 0)],
+    );
+    assert!(matches!(r, Ok(ref f) if f.is_empty()), "{r:?}");
+}
+
+#[test]
+fn unreachable_clamd_is_an_error() {
+    let rt = runtime();
+    let r = inspect_with(
+        ClamdAddress::Socket("/nonexistent/clamd.sock".into()),
+        Duration::from_secs(1),
+        rt.handle().clone(),
+        vec![part("attachment:a.txt", b"hello", 0)],
+    );
+    assert!(matches!(r, Err(DetectError::Clamd(_))), "{r:?}");
+}
+
+#[test]
+fn current_thread_runtime_is_refused_not_hung() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = inspect_with(
+        ClamdAddress::Socket(clamd().address().into()),
+        Duration::from_secs(1),
+        rt.handle().clone(),
+        vec![part("attachment:a.txt", b"hello", 0)],
+    );
+    assert!(matches!(r, Err(DetectError::Clamd(_))), "{r:?}");
+}
+
+#[test]
+fn called_on_an_async_thread_is_an_error_not_a_panic() {
+    let rt = runtime();
+    let handle = rt.handle().clone();
+    let r = rt.block_on(async move {
+        inspect_with(
+            ClamdAddress::Socket(clamd().address().into()),
+            Duration::from_secs(1),
+            handle,
+            vec![part("attachment:a.txt", b"hello", 0)],
+        )
+    });
+    assert!(matches!(r, Err(DetectError::Clamd(_))), "{r:?}");
+}
