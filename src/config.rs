@@ -393,7 +393,7 @@ mod tests {
         let path = dir.path().join("h.toml");
         std::fs::write(&path, "[rules]\ndir = \"myrules\"\n").unwrap();
         let c = Config::load(&path).unwrap();
-        assert_eq!(c.rules.dir.unwrap(), dir.path().join("myrules"));
+        assert_eq!(c.rules.dir.clone().unwrap(), dir.path().join("myrules"));
         assert_eq!(c.state_dir(), PathBuf::from("quarantine"));
     }
 }
