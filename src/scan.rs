@@ -11,6 +11,27 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+/// Two detectors may report the same thing (the banned-attachment detector and
+/// clamd's `Heuristics.Encrypted.*` both flag an encrypted zip): keep one finding
+/// per (rule, location), with the larger count and confidence.
+fn dedupe(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
+    for f in findings {
+        match out
+            .iter_mut()
+            .find(|o| o.rule == f.rule && o.location == f.location)
+        {
+            Some(o) => {
+                o.count = o.count.max(f.count);
+                o.confidence = o.confidence.max(f.confidence);
+                o.severity = o.severity.max(f.severity);
+            }
+            None => out.push(f),
+        }
+    }
+    out
+}
+
 /// Options for building a [`Scanner`].
 #[derive(Debug, Clone)]
 pub struct ScannerOptions {
@@ -140,6 +161,7 @@ impl Scanner {
                 Err(e) => errors.push(e.to_string()),
             }
         }
+        let findings = dedupe(findings);
         let verdict = if errors.is_empty() {
             self.policy.decide(findings, envelope, &identity)
         } else {
