@@ -9,7 +9,9 @@
 //!   "could not look inside" rather than "malicious":
 //!   `Heuristics.Encrypted.*` on an archive is `banned_attachment/encrypted_archive`
 //!   (never a virus, even when the archive hides EICAR: nobody can know), and
-//!   `Heuristics.Limits.Exceeded.*` is `banned_attachment/unscannable`;
+//!   `Heuristics.Limits.Exceeded.*` is `banned_attachment/unscannable`, and
+//!   `Heuristics.OLE2.ContainsMacros` (clamd's `AlertOLE2Macros`) is
+//!   `banned_attachment/macros`, the rule the attachment detector uses;
 //!   an encrypted *document* (PDF, Office) is how personal data is supposed to
 //!   travel, so clamd's alert on it is not a finding at all;
 //! * `INSTREAM size limit exceeded. ERROR` is `banned_attachment/unscannable`: the
@@ -18,6 +20,15 @@
 //! * any other `ERROR`, a refused connection, a timeout or a reply we cannot
 //!   read is a [`DetectError::Clamd`], which the scan pipeline turns into
 //!   `tempfail`: a message is never passed because the virus scanner was away.
+//!
+//! One infection is one finding: clamd unpacks archives itself, so EICAR in a
+//! zip in a zip answers for the outer zip, the inner zip and the member; we keep
+//! the innermost location (see [`drop_container_echoes`]).
+//!
+//! clamd settings this expects (tests/clamd-test.sh writes them): `AlertEncryptedArchive
+//! yes` (else an encrypted zip is `OK` here and only the banned-attachment detector
+//! sees it), `AlertEncryptedDoc no`, and `StreamMaxLength` at least the largest
+//! message (`limits.max_message_bytes`).
 //!
 //! We parse clamd's reply ourselves because `clamav_client::clean()` is a
 //! substring test (a reply containing "OK" and not "FOUND" is "clean", so
@@ -173,6 +184,17 @@ pub fn finding_for(reply: &Reply, location: &str) -> Result<Option<Finding>, Det
                     )
                     .with_confidence(1.0),
                 ));
+            }
+            if name.starts_with("Heuristics.") && name.contains("Macros") {
+                // A clamd with AlertOLE2Macros says so for any Office macro: that is
+                // the banned-attachment detector's `macros` rule, not a virus.
+                return Ok(Some(Finding::new(
+                    Category::BannedAttachment,
+                    "banned_attachment/macros",
+                    location,
+                    format!("Office macros ({name})"),
+                    Severity::High,
+                )));
             }
             if name.starts_with("Heuristics.Limits.Exceeded") {
                 return Ok(Some(unscannable(
@@ -532,6 +554,18 @@ mod tests {
             assert_eq!(f.category, Category::BannedAttachment, "{sig}");
             assert_eq!(f.rule, "banned_attachment/encrypted_archive");
         }
+    }
+
+    #[test]
+    fn macro_alert_is_a_banned_attachment_not_a_virus() {
+        let f = finding_for(
+            &Reply::Found("Heuristics.OLE2.ContainsMacros".into()),
+            "attachment:tracker.xls",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(f.category, Category::BannedAttachment);
+        assert_eq!(f.rule, "banned_attachment/macros");
     }
 
     #[test]
