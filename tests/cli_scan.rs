@@ -242,6 +242,18 @@ fn double_extension_pdf_exe_is_banned() {
     assert_banned_only("double-extension.eml", "notices@inspections.example.org");
 }
 
+/// Needs extraction to list archive members.
+#[test]
+fn exe_inside_a_zip_is_banned() {
+    assert_banned_only("exe-in-zip.eml", "sam.okafor.07@example.com");
+}
+
+/// Needs extraction to list members of nested archives.
+#[test]
+fn exe_inside_a_nested_zip_is_banned() {
+    assert_banned_only("exe-in-nested-zip.eml", "sam.okafor.07@example.com");
+}
+
 #[test]
 fn macro_enabled_docm_is_banned() {
     let s = scan("docm-macro.eml", &Env::internal(TEACHER));
@@ -289,6 +301,14 @@ fn json_attachment_is_allowed() {
 #[test]
 fn text_file_starting_with_mz_is_allowed() {
     assert_clean("mz-text.eml", &Env::internal("a.haddad@oakfield.sch.uk"));
+}
+
+#[test]
+fn zip_of_pdfs_is_allowed() {
+    assert_clean(
+        "zip-of-pdfs.eml",
+        &Env::internal("a.haddad@oakfield.sch.uk").to("governors@oakfield.sch.uk"),
+    );
 }
 
 #[test]
