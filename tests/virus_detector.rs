@@ -215,3 +215,25 @@ fn called_on_an_async_thread_is_an_error_not_a_panic() {
     });
     assert!(matches!(r, Err(DetectError::Clamd(_))), "{r:?}");
 }
+
+#[test]
+fn works_inside_spawn_blocking() {
+    // How an async front-end (SMTP server, milter) calls the scanner.
+    let rt = runtime();
+    let handle = rt.handle().clone();
+    let socket = clamd().address();
+    let r = rt.block_on(async move {
+        tokio::task::spawn_blocking(move || {
+            inspect_with(
+                ClamdAddress::Socket(socket.into()),
+                Duration::from_secs(5),
+                handle,
+                vec![part("attachment:a.pdf", EICAR, 0)],
+            )
+        })
+        .await
+        .unwrap()
+    });
+    let found = r.expect("scan inside spawn_blocking");
+    assert_eq!(found.len(), 1, "{found:#?}");
+}

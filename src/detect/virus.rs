@@ -419,13 +419,6 @@ impl Detector for Virus {
     }
 
     fn inspect(&self, ctx: &ScanContext<'_>, out: &mut Vec<Finding>) -> Result<(), DetectError> {
-        // Handle::block_on panics on a runtime thread and cannot drive I/O for
-        // a current-thread runtime; say so instead of hanging or panicking.
-        if Handle::try_current().is_ok() {
-            return Err(DetectError::Clamd(
-                "virus scan called on an async runtime thread".into(),
-            ));
-        }
         if self.handle.runtime_flavor() == RuntimeFlavor::CurrentThread {
             return Err(DetectError::Clamd(
                 "virus scan needs a multi-threaded tokio runtime".into(),
@@ -441,7 +434,18 @@ impl Detector for Virus {
         if parts.is_empty() {
             return Ok(());
         }
-        let replies = self.handle.block_on(self.scan_parts(parts))?;
+        // Handle::block_on panics when called on an async worker thread (it
+        // would block the runtime); inside spawn_blocking or on a rayon thread it
+        // is fine. There is no public test for "async context" (a spawn_blocking
+        // thread has a current Handle too), so catch that panic and report it.
+        let replies = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.handle.block_on(self.scan_parts(parts))
+        }))
+        .map_err(|_| {
+            DetectError::Clamd(
+                "virus scan called on an async runtime thread (use spawn_blocking)".into(),
+            )
+        })??;
         let mut found = Vec::new();
         for (location, reply) in &replies {
             if let Some(f) = finding_for(reply, location)? {
