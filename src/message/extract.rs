@@ -1,11 +1,45 @@
-//! MIME tree → [`ScannedMessage`]: header facts, text with locations, decoded parts.
-//! (Minimal first version: top-level text and attachments; archives and documents to come.)
+//! Raw message → [`ScannedMessage`]: header facts, every piece of text with its
+//! location, every decoded part with its facts, and the limits reached.
+//!
+//! # Locations
+//!
+//! | location | what |
+//! |---|---|
+//! | `subject` | the Subject header (RFC 2047 decoded) |
+//! | `body` | a text/plain body part |
+//! | `body:html` | the visible text of a text/html body part |
+//! | `attachment:NAME` | an attachment (`attachment:partN` when it has no name; N = MIME part index) |
+//! | `attachment:NAME/PATH` | a member of an attached zip, at any depth (`attachment:a.zip/b.zip/c.txt`) |
+//! | `attachment:NAME#SHEET` | one sheet of a spreadsheet (`attachment:pupils.zip/list.xlsx#Sheet2`) |
+//! | `message:NAME/…` | inside a forwarded message/rfc822 part: `message:fwd.eml/subject`, `message:fwd.eml/body`, `message:fwd.eml/attachment:notes.txt`; unnamed ones are `forwarded.eml`, `forwarded-2.eml`, … and nest (`message:a.eml/message:forwarded.eml/body`) |
+//!
+//! A limit or failure is reported at the location of the thing it stopped
+//! (a zip member, a sheet, a part).
+//!
+//! # What becomes a part
+//!
+//! Every decoded leaf MIME part, body text parts included (`is_attachment`
+//! false for the top-level message's own body parts), and every file inside a
+//! zip (`archive_depth` ≥ 1). Documents (docx, xlsx, odt…) are not expanded
+//! into parts; their zip layer is read only for text and macro/encryption facts.
+//! Encrypted content (S/MIME enveloped, PGP, password-protected zips entries,
+//! PDFs and Office files) is a part with `facts.encrypted` and yields no text;
+//! `ScannedMessage::encrypted` is set when the message body itself is encrypted.
+//!
+//! # Never fails
+//!
+//! Unparseable input is scanned as far as it goes; each attachment is analysed
+//! behind `catch_unwind`; PDFs run in a sandboxed worker process (see
+//! [`super::pdf`]); zips are expanded only within the limits (see
+//! [`super::archive`]). The fast path — a small text or HTML message without
+//! attachments — is one mail-parser pass plus a linear HTML scan.
 
-use super::{HeaderFacts, Mailbox, Part, ScannedMessage, TextSegment, TextSource};
+use super::ctx::Ctx;
+use super::mime::{self, Scope};
+use super::{HeaderFacts, Mailbox, ScannedMessage, TextSource};
 use crate::config::Limits;
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// How PDFs are turned into text.
 #[derive(Debug, Clone)]
@@ -30,57 +64,38 @@ impl Extractor {
 
     /// Parse and extract. Never fails: what cannot be parsed is recorded in `limits_hit`.
     pub fn extract(&self, raw: &[u8]) -> ScannedMessage {
-        let mut out = ScannedMessage {
-            raw_size: raw.len(),
-            ..ScannedMessage::default()
-        };
+        let mut ctx = Ctx::new(&self.limits, &self.pdf, raw.len());
+        let mut raw = raw;
+        if raw.len() > self.limits.max_message_bytes {
+            ctx.hit(
+                "message",
+                "message_size",
+                format!(
+                    "{} bytes; only the first {} were scanned",
+                    raw.len(),
+                    self.limits.max_message_bytes
+                ),
+            );
+            raw = &raw[..self.limits.max_message_bytes];
+        }
         let Some(msg) = MessageParser::default().parse(raw) else {
-            out.texts.push(TextSegment {
-                location: "body".into(),
-                source: TextSource::Body,
-                text: String::from_utf8_lossy(raw).into_owned(),
-                table: None,
-            });
-            return out;
+            // No header could be parsed: scan the bytes as one text body.
+            ctx.hit("message", "extract_failed", "no message headers found");
+            ctx.text(
+                "body".into(),
+                TextSource::Body,
+                super::sniff::decode_text(raw).into_owned(),
+                None,
+            );
+            return ctx.out;
         };
-        out.headers = header_facts(&msg);
+        ctx.out.headers = header_facts(&msg);
         if let Some(s) = msg.subject() {
-            out.texts.push(TextSegment {
-                location: "subject".into(),
-                source: TextSource::Subject,
-                text: s.to_string(),
-                table: None,
-            });
+            ctx.text("subject".into(), TextSource::Subject, s.to_string(), None);
         }
-        for i in 0..msg.text_body_count() {
-            if let Some(t) = msg.body_text(i) {
-                out.texts.push(TextSegment {
-                    location: "body".into(),
-                    source: TextSource::Body,
-                    text: t.into_owned(),
-                    table: None,
-                });
-            }
-        }
-        for att in msg.attachments() {
-            let name = att.attachment_name().map(str::to_string);
-            let declared = att.content_type().map(|ct| match ct.subtype() {
-                Some(sub) => format!("{}/{}", ct.ctype(), sub).to_ascii_lowercase(),
-                None => ct.ctype().to_ascii_lowercase(),
-            });
-            let data: Arc<[u8]> = Arc::from(att.contents());
-            out.parts.push(Part {
-                location: format!("attachment:{}", name.as_deref().unwrap_or("unnamed")),
-                name,
-                declared_type: declared,
-                sniffed_type: infer::get(&data).map(|t| t.mime_type()),
-                is_attachment: true,
-                archive_depth: 0,
-                facts: Default::default(),
-                data,
-            });
-        }
-        out
+        mime::walk_part(&mut ctx, &msg, 0, &mut Scope::top(), 0);
+        mime::dismantle(msg);
+        ctx.out
     }
 }
 
@@ -132,10 +147,8 @@ fn header_facts(msg: &mail_parser::Message<'_>) -> HeaderFacts {
 
 /// Entry point of the `extract-pdf` worker process: PDF on stdin, text on stdout.
 pub fn pdf_worker_main() -> anyhow::Result<std::process::ExitCode> {
-    use std::io::{Read, Write};
-    let mut buf = Vec::new();
-    std::io::stdin().read_to_end(&mut buf)?;
-    let text = pdf_extract::extract_text_from_mem(&buf).map_err(|e| anyhow::anyhow!("{e}"))?;
-    std::io::stdout().write_all(text.as_bytes())?;
-    Ok(std::process::ExitCode::SUCCESS)
+    super::pdf::worker_main()
 }
+
+#[cfg(test)]
+mod tests;

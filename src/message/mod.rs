@@ -1,9 +1,19 @@
 //! The parsed message as detectors see it: header facts, text with locations, and
 //! every decoded part (MIME leaves and archive members) with its facts.
 
+mod archive;
+mod ctx;
 pub mod envelope;
 pub mod extract;
+mod file;
+mod html;
+mod mime;
+mod office;
+mod pdf;
 pub mod received;
+mod sheets;
+mod smime;
+mod sniff;
 
 pub use envelope::Envelope;
 pub use extract::{Extractor, PdfMode};
