@@ -197,8 +197,7 @@ pub(crate) fn scan_archive(ctx: &mut Ctx<'_>, idx: usize, blob: &Blob, mut zip: 
             );
             return;
         }
-        ctx.archive_entries += 1;
-        if ctx.archive_entries > ctx.limits.max_archive_entries {
+        if ctx.archive_entries >= ctx.limits.max_archive_entries {
             ctx.hit(
                 &blob.location,
                 "archive_entries",
@@ -207,9 +206,9 @@ pub(crate) fn scan_archive(ctx: &mut Ctx<'_>, idx: usize, blob: &Blob, mut zip: 
                     ctx.limits.max_archive_entries
                 ),
             );
-            ctx.expansion_stopped = true;
             return;
         }
+        ctx.archive_entries += 1;
         let location = format!("{}/{}", blob.location, name);
         if is_encrypted(&zip, i) {
             if let Some(p) = ctx.out.parts.get_mut(idx) {

@@ -19,6 +19,8 @@ pub(crate) struct Ctx<'a> {
     pub expansion_stopped: bool,
     /// PDF worker time still available for this message.
     pub pdf_time_left: Duration,
+    /// The `mime_parts` limit was reached (recorded once).
+    pub parts_capped: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -34,6 +36,7 @@ impl<'a> Ctx<'a> {
             archive_entries: 0,
             expansion_stopped: false,
             pdf_time_left: Duration::from_secs(limits.pdf_timeout_secs.max(1).saturating_mul(3)),
+            parts_capped: false,
         }
     }
 

@@ -17,6 +17,10 @@ use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, Pa
 use std::borrow::Cow;
 use std::sync::Arc;
 
+/// Most parts (MIME leaves and archive members) kept for one message: each is
+/// sent to clamd, so a message of 100,000 tiny parts must not cost 100,000 scans.
+pub(crate) const MAX_PARTS: usize = 10_000;
+
 /// Where in the message tree the walk is.
 pub(crate) struct Scope {
     /// Location prefix: "" at the top, `message:fwd.eml/` inside a forwarded message.
@@ -70,6 +74,19 @@ pub(crate) fn walk_part(
                 ctx.limits.max_mime_depth
             ),
         );
+        return;
+    }
+    if !matches!(part.body, PartType::Multipart(_) | PartType::Message(_))
+        && ctx.out.parts.len() >= MAX_PARTS
+    {
+        if !ctx.parts_capped {
+            ctx.parts_capped = true;
+            ctx.hit(
+                &attachment_location(scope, name.as_deref(), id),
+                "mime_parts",
+                format!("more than {MAX_PARTS} parts; the rest were not scanned"),
+            );
+        }
         return;
     }
     match &part.body {
@@ -177,7 +194,15 @@ fn try_forwarded(
     depth: usize,
 ) -> bool {
     if depth + 1 > ctx.limits.max_mime_depth {
-        return false;
+        ctx.hit(
+            &attachment_location(scope, name, 0).replace("attachment:", "message:"),
+            "mime_depth",
+            format!(
+                "MIME parts nested deeper than {}",
+                ctx.limits.max_mime_depth
+            ),
+        );
+        return true;
     }
     match MessageParser::default().parse(raw) {
         Some(msg) => {

@@ -159,7 +159,8 @@ pub struct Part {
 pub struct LimitHit {
     pub location: Location,
     /// Short machine name: `message_size`, `mime_depth`, `archive_depth`, `archive_entries`,
-    /// `expanded_bytes`, `expansion_ratio`, `text_per_part`, `extract_failed`, `pdf_timeout`.
+    /// `expanded_bytes`, `expansion_ratio`, `text_per_part`, `extract_failed`, `pdf_timeout`,
+    /// `pdf_failed`, `mime_parts` (more than 10,000 parts in one message).
     pub limit: &'static str,
     pub detail: String,
 }

@@ -95,10 +95,14 @@ pub(crate) fn extract(data: &[u8]) -> Result<String, PdfError> {
     if doc.is_encrypted() {
         return Err(PdfError::NeedsPassword);
     }
+    // Page by page, so the last word of a page and the first of the next stay apart.
     let mut text = String::new();
-    {
+    for page in doc.get_pages().into_keys() {
+        if !text.is_empty() {
+            text.push_str("\n\x0c");
+        }
         let mut out = pdf_extract::PlainTextOutput::new(&mut text);
-        pdf_extract::output_doc(&doc, &mut out).map_err(|e| match e {
+        pdf_extract::output_doc_page(&doc, &mut out, page).map_err(|e| match e {
             pdf_extract::OutputError::PdfError(lopdf::Error::Decryption(_)) => {
                 PdfError::NeedsPassword
             }

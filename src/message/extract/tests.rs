@@ -516,6 +516,7 @@ fn pdf_text_of_all_pages() {
     let t = text(&m, "attachment:letter.pdf");
     assert!(t.contains("saffron trombone parade"), "{t}");
     assert!(t.contains("gooseberry lighthouse minutes"), "{t}");
+    assert!(!t.contains("paradePage"), "pages run together: {t}");
     assert_eq!(part(&m, "attachment:letter.pdf").facts.encrypted, None);
 }
 
@@ -1167,7 +1168,7 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig::default())]
 
         #[test]
         fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..4096)) {
@@ -1195,4 +1196,107 @@ mod props {
             let _ = ex().extract(&fixture_message(name, &doc));
         }
     }
+}
+
+/// Development aid: summarise extraction of every message in the shared
+/// development corpus (not part of the repository). Run with
+/// `cargo test --release --lib corpus_summary -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn corpus_summary() {
+    let dir = format!("{}/../shared/corpus-dev", env!("CARGO_MANIFEST_DIR"));
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let mut files: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    files.sort();
+    let exe = std::env::var_os("HALLMONITOR_EXE").map(std::path::PathBuf::from);
+    let mode = exe.map(PdfMode::Worker).unwrap_or(PdfMode::InProcess);
+    let x = Extractor::new(Limits::default(), mode);
+    for f in files {
+        let raw = std::fs::read(&f).unwrap();
+        let t = std::time::Instant::now();
+        let m = x.extract(&raw);
+        let us = t.elapsed().as_micros();
+        println!(
+            "{} {us}us enc={:?} fwd={} texts={:?}",
+            f.file_name().unwrap().to_string_lossy(),
+            m.encrypted,
+            m.forwarded_depth,
+            m.texts
+                .iter()
+                .map(|t| format!("{}({})", t.location, t.text.len()))
+                .collect::<Vec<_>>()
+        );
+        for p in &m.parts {
+            if p.is_attachment || p.facts.encrypted.is_some() {
+                println!(
+                    "    part {} d={} sniff={:?} {:?} len={}",
+                    p.location,
+                    p.archive_depth,
+                    p.sniffed_type,
+                    p.facts,
+                    p.data.len()
+                );
+            }
+        }
+        for l in &m.limits_hit {
+            println!("    LIMIT {} {} {}", l.limit, l.location, l.detail);
+        }
+    }
+}
+
+/// Development aid: time the fast path (10 KB plain and HTML messages).
+/// `cargo test --release --lib extract_speed -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn extract_speed() {
+    let line = "The pupils will meet in the main hall after lunch for a rehearsal.\r\n";
+    let plain = simple(
+        "Subject: speed\r\nContent-Type: text/plain; charset=utf-8\r\n",
+        &line.repeat(150),
+    );
+    let html = simple(
+        "Subject: speed\r\nContent-Type: text/html; charset=utf-8\r\n",
+        &format!(
+            "<p>{}</p>",
+            line.repeat(150).replace("\r\n", "</p><p>&nbsp;<b>x</b>")
+        ),
+    );
+    for (name, raw) in [("plain", plain), ("html", html)] {
+        let x = ex();
+        let n = 20_000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(x.extract(std::hint::black_box(&raw)));
+        }
+        let per = t.elapsed() / n;
+        println!("{name}: {} bytes, {per:?} per message", raw.len());
+    }
+}
+
+#[test]
+fn part_flood_is_capped() {
+    let mut body = String::new();
+    for i in 0..(crate::message::mime::MAX_PARTS + 50) {
+        body.push_str(&format!(
+            "--b\r\nContent-Type: application/octet-stream; name=f{i}.bin\r\n\r\nx\r\n"
+        ));
+    }
+    body.push_str("--b--\r\n");
+    let m = ex().extract(&simple(
+        "Subject: flood\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n",
+        &body,
+    ));
+    assert_eq!(m.parts.len(), crate::message::mime::MAX_PARTS);
+    assert_eq!(
+        m.limits_hit
+            .iter()
+            .filter(|l| l.limit == "mime_parts")
+            .count(),
+        1
+    );
 }
