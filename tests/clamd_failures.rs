@@ -198,6 +198,7 @@ fn attachment_over_clamds_stream_limit_is_held_as_unscannable() {
     let clamd = Clamd::start(ClamdOptions {
         tcp: true,
         stream_max: "1M".into(),
+        ..ClamdOptions::default()
     });
     let dir = tempfile::tempdir().unwrap();
     let msg = big_attachment_message(dir.path(), 3 * 1024 * 1024);

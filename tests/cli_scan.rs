@@ -204,6 +204,52 @@ fn staff_sending_an_encrypted_zip_out_is_tagged_not_held() {
     assert_eq!(s.action(), "tag", "{}", s.explain());
 }
 
+#[test]
+fn aes_zip_is_tagged_from_staff_and_held_from_outside() {
+    let out = scan(
+        "aes-zip.eml",
+        &Env::outbound(TEACHER, "admissions@college.example.ac.uk"),
+    );
+    assert_eq!(
+        out.categories(),
+        set(&["banned_attachment"]),
+        "{}",
+        out.explain()
+    );
+    assert!(
+        out.has_rule("banned_attachment/encrypted_archive"),
+        "{}",
+        out.explain()
+    );
+    assert_eq!(out.action(), "tag", "{}", out.explain());
+
+    // The same zip arriving from the internet (with a school From, so it is also
+    // an impersonation) is held.
+    let inbound = scan("aes-zip.eml", &Env::inbound("someone@example.net"));
+    assert!(
+        inbound.has_rule("banned_attachment/encrypted_archive"),
+        "{}",
+        inbound.explain()
+    );
+    assert!(
+        !inbound.has_category("personal_data"),
+        "{}",
+        inbound.explain()
+    );
+    assert!(!inbound.has_category("virus"), "{}", inbound.explain());
+    assert_eq!(inbound.action(), "quarantine", "{}", inbound.explain());
+}
+
+#[test]
+fn encrypted_pdf_and_xlsx_sent_out_are_compliant() {
+    let s = scan(
+        "encrypted-documents.eml",
+        &Env::outbound(TEACHER, "admissions@college.example.ac.uk"),
+    );
+    assert!(s.findings().is_empty(), "{}", s.explain());
+    assert_eq!(s.action(), "pass");
+}
+
 // ---------------------------------------------------------------- banned attachments
 
 fn assert_banned_only(name: &str, from: &str) {

@@ -237,3 +237,29 @@ fn works_inside_spawn_blocking() {
     let found = r.expect("scan inside spawn_blocking");
     assert_eq!(found.len(), 1, "{found:#?}");
 }
+
+/// A school's clamd with `AlertEncrypted yes` (archives *and* documents):
+/// an encrypted PDF is still not a finding, an encrypted zip is still banned.
+#[test]
+fn clamd_alerting_encrypted_documents_does_not_ban_them() {
+    let clamd = common::Clamd::start(common::ClamdOptions {
+        extra_config: vec!["AlertEncrypted yes".into(), "AlertEncryptedDoc yes".into()],
+        ..common::ClamdOptions::default()
+    });
+    let read = |name: &str| std::fs::read(common::fixture(&format!("files/{name}"))).unwrap();
+    let rt = runtime();
+    let found = inspect_with(
+        ClamdAddress::Socket(clamd.address().into()),
+        Duration::from_secs(10),
+        rt.handle().clone(),
+        vec![
+            part("attachment:secret.pdf", &read("secret.pdf"), 0),
+            part("attachment:aes.zip", &read("aes.zip"), 0),
+        ],
+    )
+    .unwrap();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].rule, "banned_attachment/encrypted_archive");
+    assert_eq!(found[0].location, "attachment:aes.zip");
+    assert!(found[0].evidence.contains("Heuristics.Encrypted.Zip"));
+}

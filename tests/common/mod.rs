@@ -60,6 +60,9 @@ pub struct ClamdOptions {
     pub tcp: bool,
     /// clamd's `StreamMaxLength` (e.g. `50M`, `1M`).
     pub stream_max: String,
+    /// Lines appended to the generated clamd.conf (later lines win), to imitate a
+    /// school's own clamd settings.
+    pub extra_config: Vec<String>,
 }
 
 impl Default for ClamdOptions {
@@ -67,6 +70,7 @@ impl Default for ClamdOptions {
         ClamdOptions {
             tcp: false,
             stream_max: "50M".into(),
+            extra_config: Vec::new(),
         }
     }
 }
@@ -170,6 +174,14 @@ impl Clamd {
             String::from_utf8_lossy(&out.stderr)
         );
         let config = dir.join("clamd.conf");
+        if !options.extra_config.is_empty() {
+            let mut text = std::fs::read_to_string(&config).expect("reading clamd.conf");
+            for line in &options.extra_config {
+                text.push_str(line);
+                text.push('\n');
+            }
+            std::fs::write(&config, text).expect("writing clamd.conf");
+        }
         let socket = dir.join("clamd.sock");
         let exited = Arc::new(Mutex::new(None));
 
