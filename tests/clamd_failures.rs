@@ -108,7 +108,7 @@ fn clamd_that_never_answers_is_tempfail_after_the_timeout() {
         s.run.elapsed
     );
     assert!(
-        s.run.elapsed < Duration::from_secs(8),
+        s.run.elapsed < Duration::from_secs(15),
         "took {:?} with a 1 s timeout",
         s.run.elapsed
     );
