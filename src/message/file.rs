@@ -88,6 +88,13 @@ fn analyse(ctx: &mut Ctx<'_>, idx: usize, blob: &Blob) {
         office::scan_ole(ctx, idx, blob);
         return;
     }
+    if sniff::has_zip_trailer(data) {
+        // Only when it really opens: the four bytes may be chance.
+        if let Ok(zip) = archive::open(data) {
+            office::scan_zip(ctx, idx, blob, zip);
+            return;
+        }
+    }
     let head = &data[..data.len().min(64 * 1024)];
     if sniff::has_pgp_message(head) {
         set_facts(ctx, idx, |f| f.encrypted = Some(Encryption::Pgp));

@@ -14,6 +14,7 @@ pub mod received;
 mod sheets;
 mod smime;
 mod sniff;
+mod xls;
 
 pub use envelope::Envelope;
 pub use extract::{Extractor, PdfMode};

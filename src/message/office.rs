@@ -16,7 +16,7 @@
 use super::archive::{self, Zip};
 use super::ctx::Ctx;
 use super::file::{Blob, set_facts};
-use super::{Encryption, TextSource, sheets};
+use super::{Encryption, TextSource, sheets, xls};
 use quick_xml::events::Event;
 use std::io::{Cursor, Read};
 
@@ -341,11 +341,42 @@ pub(crate) fn scan_ole(ctx: &mut Ctx<'_>, idx: usize, blob: &Blob) {
             }
         }
     }
-    if let Some(path) = workbook
-        && let Ok(s) = cf.open_stream(&path)
-        && biff_has_filepass(s)
-    {
+    if let Some(path) = workbook {
+        scan_workbook_stream(ctx, idx, blob, &mut cf, &path);
+    }
+}
+
+/// Legacy Excel: encrypted (FILEPASS) or one table per sheet.
+fn scan_workbook_stream(
+    ctx: &mut Ctx<'_>,
+    idx: usize,
+    blob: &Blob,
+    cf: &mut cfb::CompoundFile<Cursor<&[u8]>>,
+    path: &std::path::Path,
+) {
+    if cf.open_stream(path).is_ok_and(biff_has_filepass) {
         set_facts(ctx, idx, |f| f.encrypted = Some(Encryption::Office));
+        return;
+    }
+    let mut stream = Vec::new();
+    // A stream cannot be larger than the file that holds it.
+    let read = cf
+        .open_stream(path)
+        .and_then(|s| s.take(blob.data.len() as u64).read_to_end(&mut stream));
+    if let Err(e) = read {
+        ctx.hit(&blob.location, "extract_failed", format!("xls: {e}"));
+        return;
+    }
+    match xls::read(&stream, ctx.limits.max_text_per_part) {
+        xls::Workbook::Encrypted => {
+            set_facts(ctx, idx, |f| f.encrypted = Some(Encryption::Office));
+        }
+        xls::Workbook::Unsupported => {}
+        xls::Workbook::Sheets(sheets) => {
+            for (name, sheet) in sheets {
+                sheets::push_sheet(ctx, format!("{}#{}", blob.location, name), sheet);
+            }
+        }
     }
 }
 

@@ -196,7 +196,7 @@ pub(crate) fn scan_xlsx(ctx: &mut Ctx<'_>, idx: usize, blob: &Blob, mut zip: Zip
     }
 }
 
-fn push_sheet(ctx: &mut Ctx<'_>, location: String, sheet: SheetBuilder) {
+pub(crate) fn push_sheet(ctx: &mut Ctx<'_>, location: String, sheet: SheetBuilder) {
     if sheet.truncated {
         ctx.hit(
             &location,

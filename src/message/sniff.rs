@@ -68,6 +68,14 @@ pub(crate) fn is_zip(data: &[u8]) -> bool {
     data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06")
 }
 
+/// An end-of-central-directory record near the end: a zip with something
+/// prepended (self-extractor stub, a picture glued in front), which zip readers
+/// and so recipients still open.
+pub(crate) fn has_zip_trailer(data: &[u8]) -> bool {
+    let tail = &data[data.len().saturating_sub(65_557)..];
+    find(tail, b"PK\x05\x06").is_some()
+}
+
 pub(crate) fn is_cfb(data: &[u8]) -> bool {
     data.starts_with(&[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1])
 }

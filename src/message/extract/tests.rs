@@ -1147,6 +1147,7 @@ mod props {
             "encrypted.xlsx",
             "legacy-macro.doc",
             "aes.zip",
+            "legacy.xls",
         ]
         .into_iter()
         .map(|n| (n, fixture(n)))
@@ -1187,7 +1188,7 @@ mod props {
 
         #[test]
         fn mutated_documents_never_panic(
-            which in 0usize..9,
+            which in 0usize..10,
             edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..16),
             cut in proptest::option::of(any::<usize>()),
         ) {
@@ -1299,4 +1300,36 @@ fn part_flood_is_capped() {
             .count(),
         1
     );
+}
+
+#[test]
+fn zip_glued_behind_a_picture_is_opened() {
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    let mut data = png.to_vec();
+    data.extend_from_slice(&fixture("nested.zip"));
+    let m = ex().extract(&with_attachment("cat.png", "image/png", &data));
+    assert!(part(&m, "attachment:cat.png").facts.archive);
+    assert!(all_text(&m).contains("pewter umbrella"));
+}
+
+#[test]
+fn legacy_xls_sheets_with_dates_and_hidden_sheet() {
+    let m = ex().extract(&with_attachment(
+        "legacy.xls",
+        "application/vnd.ms-excel",
+        &fixture("legacy.xls"),
+    ));
+    let s = seg(&m, "attachment:legacy.xls#Tutor group");
+    let rows = &s.table.as_ref().unwrap().rows;
+    assert_eq!(rows[0], ["Forename", "Surname", "Date of birth", "Score"]);
+    assert_eq!(rows[1], ["Ottoline", "Fernsby", "17/05/2013", "91"]);
+    assert_eq!(rows[2], ["Caspian", "Larkspur-Dene", "", "12.25"]);
+    assert!(rows[3][0].starts_with("Long string xxx") && rows[3][0].len() == 9012);
+    assert_eq!(
+        text(&m, "attachment:legacy.xls#Hidden notes").trim(),
+        "Ginger pelican archive"
+    );
+    let p = part(&m, "attachment:legacy.xls");
+    assert_eq!(p.facts.encrypted, None);
+    assert!(!p.facts.macros);
 }
