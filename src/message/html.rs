@@ -9,61 +9,82 @@
 //! comments and processing instructions are dropped. One linear pass, no regex.
 
 /// Tags whose content is never shown.
-const SKIP_CONTENT: &[&str] = &["script", "style", "template", "xml", "object", "applet"];
+fn skips_content(name: &str) -> bool {
+    matches!(
+        name,
+        "script" | "style" | "template" | "xml" | "object" | "applet"
+    )
+}
 
 /// Tags that start a new line (a browser renders them as blocks or breaks).
-const BLOCK: &[&str] = &[
-    "address",
-    "article",
-    "aside",
-    "blockquote",
-    "body",
-    "br",
-    "caption",
-    "center",
-    "dd",
-    "details",
-    "dialog",
-    "dir",
-    "div",
-    "dl",
-    "dt",
-    "fieldset",
-    "figcaption",
-    "figure",
-    "footer",
-    "form",
-    "frame",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "head",
-    "header",
-    "hr",
-    "html",
-    "iframe",
-    "legend",
-    "li",
-    "main",
-    "menu",
-    "nav",
-    "ol",
-    "option",
-    "p",
-    "pre",
-    "section",
-    "summary",
-    "table",
-    "tbody",
-    "tfoot",
-    "thead",
-    "title",
-    "tr",
-    "ul",
-];
+fn is_block(name: &str) -> bool {
+    matches!(
+        name,
+        "address"
+            | "article"
+            | "aside"
+            | "blockquote"
+            | "body"
+            | "br"
+            | "caption"
+            | "center"
+            | "dd"
+            | "details"
+            | "dialog"
+            | "dir"
+            | "div"
+            | "dl"
+            | "dt"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "footer"
+            | "form"
+            | "frame"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "head"
+            | "header"
+            | "hr"
+            | "html"
+            | "iframe"
+            | "legend"
+            | "li"
+            | "main"
+            | "menu"
+            | "nav"
+            | "ol"
+            | "option"
+            | "p"
+            | "pre"
+            | "section"
+            | "summary"
+            | "table"
+            | "tbody"
+            | "tfoot"
+            | "thead"
+            | "title"
+            | "tr"
+            | "ul"
+    )
+}
+
+/// Bytes that end a run of plain text.
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'<' as usize] = true;
+    t[b'&' as usize] = true;
+    t[b' ' as usize] = true;
+    t[b'\t' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[0x0c] = true;
+    t
+};
 
 /// Convert HTML to visible text. `max_out` bounds the output (bytes, approx.).
 pub(crate) fn html_to_text(html: &str, max_out: usize) -> String {
@@ -89,10 +110,10 @@ impl Converter {
         let mut i = 0;
         let mut text_start = 0;
         while i < bytes.len() {
-            if self.out.len() > self.max_out {
+            let b = bytes[i];
+            if SPECIAL[b as usize] && self.out.len() > self.max_out {
                 return;
             }
-            let b = bytes[i];
             match b {
                 b'<' => {
                     self.text(&html[text_start..i]);
@@ -118,7 +139,12 @@ impl Converter {
                     i += 1;
                     text_start = i;
                 }
-                _ => i += 1,
+                _ => {
+                    i += 1;
+                    while i < bytes.len() && !SPECIAL[bytes[i] as usize] {
+                        i += 1;
+                    }
+                }
             }
         }
         self.text(&html[text_start.min(html.len())..]);
@@ -191,7 +217,7 @@ impl Converter {
             *d = s.to_ascii_lowercase();
         }
         let name = std::str::from_utf8(&name_buf[..raw_name.len()]).unwrap_or("");
-        if !closing && SKIP_CONTENT.contains(&name) {
+        if !closing && skips_content(name) {
             return skip_element(bytes, end, name);
         }
         if name == "pre" {
@@ -205,7 +231,7 @@ impl Converter {
             if !closing {
                 self.cell();
             }
-        } else if BLOCK.contains(&name) {
+        } else if is_block(name) {
             self.newline();
         }
         end
@@ -256,7 +282,8 @@ impl Converter {
                 return i + 2 + len;
             }
             if (has_semicolon || LEGACY_NO_SEMICOLON.contains(&name))
-                && let Some(s) = quick_xml::escape::resolve_html5_entity(name)
+                && let Some(s) =
+                    common_entity(name).or_else(|| quick_xml::escape::resolve_html5_entity(name))
             {
                 if s == "\u{a0}" {
                     self.space_nbsp();
@@ -317,6 +344,33 @@ fn math_letter_entity(name: &str) -> Option<char> {
         lower_base + u32::from(letter - b'a')
     };
     char::from_u32(cp)
+}
+
+/// The entities mail actually uses, answered without quick-xml's table (a
+/// match over two thousand names).
+fn common_entity(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "nbsp" => "\u{a0}",
+        "amp" => "&",
+        "lt" => "<",
+        "gt" => ">",
+        "quot" => "\"",
+        "apos" => "'",
+        "rsquo" => "\u{2019}",
+        "lsquo" => "\u{2018}",
+        "rdquo" => "\u{201d}",
+        "ldquo" => "\u{201c}",
+        "ndash" => "\u{2013}",
+        "mdash" => "\u{2014}",
+        "hellip" => "\u{2026}",
+        "pound" => "\u{a3}",
+        "euro" => "\u{20ac}",
+        "copy" => "\u{a9}",
+        "reg" => "\u{ae}",
+        "bull" => "\u{2022}",
+        "middot" => "\u{b7}",
+        _ => return None,
+    })
 }
 
 /// Entities browsers accept without the semicolon (the common ones).

@@ -1333,3 +1333,29 @@ fn legacy_xls_sheets_with_dates_and_hidden_sheet() {
     assert_eq!(p.facts.encrypted, None);
     assert!(!p.facts.macros);
 }
+
+/// Development aid: the HTML converter alone.
+#[test]
+#[ignore]
+fn html_speed() {
+    let line = "The pupils will meet in the main hall after lunch for a rehearsal.";
+    let html = format!("<p>{}</p>", [line; 150].join("</p><p>&nbsp;<b>x</b>"));
+    let n = 20_000;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(crate::message::html::html_to_text(
+            std::hint::black_box(&html),
+            usize::MAX,
+        ));
+    }
+    println!("html_to_text: {} bytes, {:?} each", html.len(), t.elapsed() / n);
+    let raw = simple(
+        "Subject: speed\r\nContent-Type: text/html; charset=utf-8\r\n",
+        &html,
+    );
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(mail_parser::MessageParser::default().parse(std::hint::black_box(&raw)));
+    }
+    println!("mail-parser: {:?} each", t.elapsed() / n);
+}
