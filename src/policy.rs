@@ -708,7 +708,7 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(parse_date("1970-01-01"), Some(0));
-        assert_eq!(parse_date("2026-11-25"), Some(20_417));
+        assert_eq!(parse_date("2026-11-25"), Some(20_782));
         assert_eq!(parse_date("2026-13-01"), None);
     }
 }
