@@ -36,8 +36,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 const RULES_FILE: &str = "banned_attachments.txt";
 
-/// Limits that leave part of an attachment unscanned.
+/// Limits that leave part of an attachment (or of the message) unscanned.
 const UNSCANNABLE_LIMITS: &[&str] = &[
+    "message_size",
+    "mime_depth",
+    "mime_parts",
     "archive_depth",
     "archive_entries",
     "expanded_bytes",
