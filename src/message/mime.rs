@@ -287,6 +287,17 @@ fn body_text(
     };
     let mut facts = PartFacts::default();
     let mut visible: Cow<'_, str> = Cow::Borrowed(text.as_ref());
+    if !html
+        && let Some(ct) = part.content_type()
+        && ct
+            .attribute("format")
+            .is_some_and(|f| f.eq_ignore_ascii_case("flowed"))
+    {
+        let delsp = ct
+            .attribute("delsp")
+            .is_some_and(|d| d.eq_ignore_ascii_case("yes"));
+        visible = Cow::Owned(unflow(&visible, delsp));
+    }
     if visible.contains(sniff::PGP_BEGIN) {
         facts.encrypted = Some(Encryption::Pgp);
         if scope.top {
@@ -311,6 +322,26 @@ fn body_text(
     } else {
         ctx.text(location, TextSource::Body, visible.into_owned(), None);
     }
+}
+
+/// RFC 3676 format=flowed: a line ending in a space continues on the next
+/// line (the space is dropped too with delsp=yes, which is how a word split by
+/// the sender's wrapping comes back together); space-stuffing is undone.
+fn unflow(text: &str, delsp: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        let body = body.strip_prefix(' ').unwrap_or(body);
+        if body.ends_with(' ') && body != "-- " {
+            out.push_str(if delsp { &body[..body.len() - 1] } else { body });
+        } else {
+            out.push_str(body);
+            if line.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 fn attachment(

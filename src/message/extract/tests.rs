@@ -1348,14 +1348,37 @@ fn html_speed() {
             usize::MAX,
         ));
     }
-    println!("html_to_text: {} bytes, {:?} each", html.len(), t.elapsed() / n);
+    println!(
+        "html_to_text: {} bytes, {:?} each",
+        html.len(),
+        t.elapsed() / n
+    );
     let raw = simple(
         "Subject: speed\r\nContent-Type: text/html; charset=utf-8\r\n",
         &html,
     );
     let t = std::time::Instant::now();
     for _ in 0..n {
-        std::hint::black_box(mail_parser::MessageParser::default().parse(std::hint::black_box(&raw)));
+        std::hint::black_box(
+            mail_parser::MessageParser::default().parse(std::hint::black_box(&raw)),
+        );
     }
     println!("mail-parser: {:?} each", t.elapsed() / n);
+}
+
+#[test]
+fn format_flowed_lines_are_rejoined() {
+    let m = ex().extract(&simple(
+        "Subject: f\r\nContent-Type: text/plain; charset=utf-8; format=flowed; delsp=yes\r\n",
+        "What a sham \r\nbolic day. Next  \r\nline\r\n>quoted\r\n From here\r\n",
+    ));
+    assert_eq!(
+        text(&m, "body"),
+        "What a shambolic day. Next line\n>quoted\nFrom here\n"
+    );
+    let m = ex().extract(&simple(
+        "Subject: f\r\nContent-Type: text/plain; format=flowed\r\n",
+        "soft \r\nwrap\r\n",
+    ));
+    assert_eq!(text(&m, "body"), "soft wrap\n");
 }
