@@ -45,8 +45,8 @@ pub(crate) enum PdfError {
 /// What extraction produced.
 #[derive(Debug)]
 pub(crate) enum Outcome {
-    /// Text, and whether it was cut at the text limit.
-    Text(String, bool),
+    /// Text (possibly longer than the limit; `Ctx::text` cuts it).
+    Text(String),
     NeedsPassword,
     Failed(String),
     Timeout(String),
@@ -54,7 +54,7 @@ pub(crate) enum Outcome {
 
 pub(crate) fn scan_pdf(ctx: &mut Ctx<'_>, idx: usize, blob: &Blob) {
     let outcome = match ctx.pdf {
-        PdfMode::InProcess => in_process(&blob.data, ctx.limits.max_text_per_part),
+        PdfMode::InProcess => in_process(&blob.data),
         PdfMode::Worker(exe) => {
             let exe = exe.clone();
             let started = Instant::now();
@@ -64,17 +64,8 @@ pub(crate) fn scan_pdf(ctx: &mut Ctx<'_>, idx: usize, blob: &Blob) {
         }
     };
     match outcome {
-        Outcome::Text(text, truncated) => {
-            if truncated {
-                ctx.hit(
-                    &blob.location,
-                    "text_per_part",
-                    format!(
-                        "PDF text longer than {} bytes; the rest was not scanned",
-                        ctx.limits.max_text_per_part
-                    ),
-                );
-            }
+        // Text beyond max_text_per_part is cut (and recorded) by `ctx.text`.
+        Outcome::Text(text) => {
             ctx.text(blob.location.clone(), TextSource::Attachment, text, None);
         }
         Outcome::NeedsPassword => set_facts(ctx, idx, |f| f.encrypted = Some(Encryption::Pdf)),
@@ -112,12 +103,9 @@ pub(crate) fn extract(data: &[u8]) -> Result<String, PdfError> {
     Ok(text)
 }
 
-fn in_process(data: &[u8], max: usize) -> Outcome {
+fn in_process(data: &[u8]) -> Outcome {
     match catch_unwind(AssertUnwindSafe(|| extract(data))) {
-        Ok(Ok(text)) => {
-            let truncated = text.len() > max;
-            Outcome::Text(text, truncated)
-        }
+        Ok(Ok(text)) => Outcome::Text(text),
         Ok(Err(PdfError::NeedsPassword)) => Outcome::NeedsPassword,
         Ok(Err(PdfError::Failed(e))) => Outcome::Failed(e),
         Err(_) => Outcome::Failed("the PDF extractor crashed on this file".into()),
@@ -213,7 +201,7 @@ fn run_worker(exe: &Path, data: &Arc<[u8]>, ctx: &Ctx<'_>) -> Outcome {
     let truncated = out.len() > max_text;
     if status.success() || truncated {
         let text = String::from_utf8_lossy(&out).into_owned();
-        return Outcome::Text(text, truncated);
+        return Outcome::Text(text);
     }
     if status.code() == Some(i32::from(EXIT_NEEDS_PASSWORD)) {
         return Outcome::NeedsPassword;

@@ -1382,3 +1382,18 @@ fn format_flowed_lines_are_rejoined() {
     ));
     assert_eq!(text(&m, "body"), "soft wrap\n");
 }
+
+#[test]
+fn long_worker_output_is_cut_once() {
+    let m = worker("cat >/dev/null\nyes 'many words' | head -c 500000", |l| {
+        l.max_text_per_part = 1000
+    });
+    assert!(text(&m, "attachment:letter.pdf").len() <= 1000);
+    assert_eq!(
+        m.limits_hit
+            .iter()
+            .filter(|l| l.limit == "text_per_part")
+            .count(),
+        1
+    );
+}
