@@ -30,8 +30,8 @@
 //!
 //! Unparseable input is scanned as far as it goes; each attachment is analysed
 //! behind `catch_unwind`; PDFs run in a sandboxed worker process (see
-//! [`super::pdf`]); zips are expanded only within the limits (see
-//! [`super::archive`]). The fast path — a small text or HTML message without
+//! `message::pdf`); zips are expanded only within the limits (see
+//! `message::archive`). The fast path — a small text or HTML message without
 //! attachments — is one mail-parser pass plus a linear HTML scan.
 
 use super::ctx::Ctx;
