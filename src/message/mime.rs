@@ -132,9 +132,13 @@ pub(crate) fn walk_part(
             }
         }
         PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
+            // A forwarded message sent as a file (`fwd.eml`, octet-stream) is
+            // still a message.
             let is_message = declared
                 .as_deref()
-                .is_some_and(|d| d == "message/rfc822" || d == "message/global");
+                .is_some_and(|d| d == "message/rfc822" || d == "message/global")
+                || sniff::extension(name.as_deref()).as_deref() == Some("eml")
+                    && sniff::looks_like_text(bytes);
             if is_message && try_forwarded(ctx, bytes, name.as_deref(), scope, depth) {
                 return;
             }

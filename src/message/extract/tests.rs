@@ -1397,3 +1397,17 @@ fn long_worker_output_is_cut_once() {
         1
     );
 }
+
+#[test]
+fn eml_file_attachment_is_walked_as_a_message() {
+    let m = ex().extract(&with_attachment(
+        "old thread.eml",
+        "application/octet-stream",
+        INNER.as_bytes(),
+    ));
+    assert_eq!(
+        text(&m, "message:old thread.eml/subject"),
+        "Little Tom needs help"
+    );
+    assert_eq!(m.forwarded_depth, 1);
+}
