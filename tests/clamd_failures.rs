@@ -154,7 +154,7 @@ fn big_attachment_message(dir: &Path, size: usize) -> std::path::PathBuf {
         data.extend_from_slice(&x.to_le_bytes());
     }
     data.truncate(size);
-    let b64 = base64_lines(&data);
+    let b64 = common::base64_lines(&data);
     let text = format!(
         "From: \"Helen Okafor\" <helen.okafor@example.com>\r\n\
          To: d.price@oakfield.sch.uk\r\n\
@@ -171,26 +171,6 @@ fn big_attachment_message(dir: &Path, size: usize) -> std::path::PathBuf {
     let path = dir.join("big.eml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn base64_lines(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for (i, c) in data.chunks(3).enumerate() {
-        if i > 0 && i % 19 == 0 {
-            s.push_str("\r\n");
-        }
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= c.len() {
-                s.push(T[((n >> (18 - 6 * k)) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
 }
 
 #[test]
