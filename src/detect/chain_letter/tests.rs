@@ -1,0 +1,497 @@
+//! Behaviour tests for the chain_letter detector: chain letters of every family are
+//! caught, wherever they hide; ordinary forwards and school wording stay clean.
+//! The texts are written for these tests.
+
+use super::*;
+use crate::config::Config;
+use crate::message::{Envelope, HeaderFacts, Mailbox, ScannedMessage, TextSegment};
+use crate::sender::{SchoolDomains, identify};
+use proptest::prelude::*;
+use std::borrow::Cow;
+
+/// Built once: compiling the rule set per proptest case would dominate the run time.
+fn detector() -> &'static ChainLetter {
+    static D: std::sync::OnceLock<ChainLetter> = std::sync::OnceLock::new();
+    D.get_or_init(|| ChainLetter::new(&RuleSource::embedded()).unwrap())
+}
+
+struct Msg {
+    subject: &'static str,
+    texts: Vec<(&'static str, TextSource, String)>,
+    forwarded_depth: usize,
+    recipients: usize,
+}
+
+fn msg(subject: &'static str, body: &str) -> Msg {
+    Msg {
+        subject,
+        texts: vec![("body", TextSource::Body, body.to_string())],
+        forwarded_depth: 0,
+        recipients: 1,
+    }
+}
+
+fn scanned(m: &Msg) -> ScannedMessage {
+    let mut texts = vec![TextSegment {
+        location: "subject".into(),
+        source: TextSource::Subject,
+        text: m.subject.into(),
+        table: None,
+    }];
+    for (loc, source, text) in &m.texts {
+        texts.push(TextSegment {
+            location: (*loc).into(),
+            source: *source,
+            text: text.clone(),
+            table: None,
+        });
+    }
+    ScannedMessage {
+        headers: HeaderFacts {
+            subject: Some(m.subject.into()),
+            to: (0..m.recipients)
+                .map(|i| Mailbox {
+                    name: None,
+                    address: Some(format!("p{i}@example.org")),
+                })
+                .collect(),
+            ..HeaderFacts::default()
+        },
+        texts,
+        forwarded_depth: m.forwarded_depth,
+        ..ScannedMessage::default()
+    }
+}
+
+fn with_ctx<T>(m: &Msg, f: impl FnOnce(&ScanContext<'_>) -> T) -> T {
+    let config = Config::default();
+    let message = scanned(m);
+    let envelope = Envelope::default();
+    let domains = SchoolDomains::new(&config);
+    let identity = identify(&config, &domains, &envelope, &message);
+    let ctx = ScanContext {
+        envelope: &envelope,
+        message: &message,
+        identity: &identity,
+        domains: &domains,
+        config: &config,
+    };
+    f(&ctx)
+}
+
+fn findings(m: &Msg) -> Vec<Finding> {
+    let d = detector();
+    with_ctx(m, |ctx| {
+        let mut out = Vec::new();
+        d.inspect(ctx, &mut out).unwrap();
+        out
+    })
+}
+
+fn score(m: &Msg) -> Score {
+    let d = detector();
+    with_ctx(m, |ctx| d.score(ctx))
+}
+
+fn flagged(m: &Msg) -> Finding {
+    let f = findings(m);
+    assert_eq!(f.len(), 1, "expected a chain letter: {:#?}", score(m));
+    assert_eq!(f[0].rule, "chain_letter/score");
+    f.into_iter().next().unwrap()
+}
+
+fn clean(m: &Msg) {
+    let f = findings(m);
+    assert!(f.is_empty(), "expected clean, got {f:#?} / {:#?}", score(m));
+}
+
+// ---- The pattern language ------------------------------------------------------------
+
+#[test]
+fn normalise_flattens_punctuation_quotes_and_case() {
+    assert_eq!(
+        normalise("Forward THIS,\n> to 10 people!!"),
+        "forward this to 10 people "
+    );
+    assert_eq!(normalise("Don’t break it"), "don't break it ");
+    assert_eq!(normalise("£4,300 or £224.50."), "£4300 or £224.50 ");
+    assert_eq!(normalise(""), "");
+}
+
+#[test]
+fn pattern_syntax() {
+    let m = |p: &str, t: &str| {
+        BytesRegex::new(&compile_pattern(p).unwrap())
+            .unwrap()
+            .is_match(normalise(t).as_bytes())
+    };
+    assert!(m("forward this to {n} people", "Forward this to 10 people"));
+    assert!(m(
+        "forward this to {n} people",
+        "forward this to ten people"
+    ));
+    assert!(m(
+        "forward this to {n} people",
+        "forward this to a hundred people"
+    ));
+    assert!(!m(
+        "forward this to {n} people",
+        "forward this to your people"
+    ));
+    assert!(m(
+        "donat* ** for every (forward|person you)",
+        "donates 5p to the appeal for every person you"
+    ));
+    assert!(m("don't break the chain", "dont break the chain"));
+    assert!(m("(forward|send) (on )?to", "send on to"));
+    assert!(m("(forward|send) (on )?to", "send to"));
+    assert!(m("{money} per forward", "£245 per forward"));
+    assert!(m("{money} per forward", "5p per forward"));
+    assert!(!m("bad luck", "badluck"), "whole words only");
+    assert!(!m("luck", "bad luckily"));
+    assert!(m("make a * wish", "make a really big wish"));
+}
+
+#[test]
+fn bad_patterns_and_settings_name_the_line() {
+    for (text, want) in [
+        ("5 (a|b\n", "chain_letter.txt:1"),
+        ("5 a)\n", "chain_letter.txt:1"),
+        ("x forward this\n", "chain_letter.txt:1"),
+        ("# c\n5 ok\nset threshold banana\n", "chain_letter.txt:3"),
+        ("5 ok\nset colour 3\n", "chain_letter.txt:2"),
+        ("5 {x}\n", "chain_letter.txt:1"),
+    ] {
+        let f = RuleFile {
+            origin: "rules/chain_letter.txt".into(),
+            text: Cow::Owned(text.into()),
+        };
+        let e = ChainLetter::from_file(&f).err().expect(text).to_string();
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+}
+
+#[test]
+fn shipped_rules_parse_with_documented_settings() {
+    let d = detector();
+    assert_eq!(d.scoring().threshold, 10);
+    assert!(d.phrases.len() > 40);
+}
+
+// ---- Chain letter families ------------------------------------------------------------
+
+#[test]
+fn forward_to_n_people_or_bad_luck() {
+    let f = flagged(&msg(
+        "Fwd: READ THIS",
+        "Send this on to 12 friends before midnight or you will have bad luck for 3 years. \
+         Don't break the chain!",
+    ));
+    assert!(f.evidence.contains("break the chain"), "{}", f.evidence);
+    assert_eq!(f.location, "body");
+}
+
+#[test]
+fn sympathy_hoax_with_donation_per_forward() {
+    flagged(&msg(
+        "please help",
+        "Baby Josh is 3 and has a rare illness. The family can't afford the treatment. \
+         A big phone company will donate 10p to his hospital for every person you send this to. \
+         Please send it to everyone you know!",
+    ));
+}
+
+#[test]
+fn virus_hoax() {
+    flagged(&msg(
+        "URGENT virus warning",
+        "If you get an email called 'Dancing Penguins' do not open it! It wipes everything on your \
+         hard drive. This was confirmed by McAfee this morning. Warn all your friends and send this \
+         to everyone in your address book.",
+    ));
+}
+
+#[test]
+fn money_for_forwarding() {
+    flagged(&msg(
+        "FW: free money",
+        "Apple is giving away its fortune! They will pay you $50 for every friend you forward this \
+         email to. I got a cheque for $800 last week.",
+    ));
+}
+
+#[test]
+fn wish_chain() {
+    flagged(&msg(
+        "Fwd: make a wish",
+        "Close your eyes and make a wish. Now pass this on to 9 people within the next 20 minutes \
+         and your wish will come true. Send it back to me too if you're my friend!",
+    ));
+}
+
+#[test]
+fn copy_and_paste_chain() {
+    flagged(&msg(
+        "",
+        "Only 3% of people will copy and paste this. 97 people have ignored this already. \
+         Copy and paste this into a new email and send it to 10 people.",
+    ));
+}
+
+#[test]
+fn chain_letter_deep_in_a_forward_chain_and_quoted() {
+    let body = "lol\n\n-----Original Message-----\nFrom: a\nSubject: FW: FW: luck\n\npass it on\n\n\
+                -----Original Message-----\nFrom: b\n\n> > Forward this to 10\n> > people in the next hour \
+                or\n> > you'll have bad luck for 5 years!!";
+    let s = score(&msg("Fwd: FW: Fwd: luck", body));
+    assert!(s.structure > 0, "{s:#?}");
+    flagged(&msg("Fwd: FW: Fwd: luck", body));
+}
+
+#[test]
+fn chain_letter_in_a_forwarded_attachment_or_html() {
+    let mut m = msg("see below", "thought you'd like this x");
+    m.texts.push((
+        "message:fwd.eml/body",
+        TextSource::Attachment,
+        "For every time this email is forwarded, a charity gets 5p. Don't break the chain!".into(),
+    ));
+    m.forwarded_depth = 1;
+    let f = flagged(&m);
+    assert_eq!(f.location, "message:fwd.eml/body");
+
+    let mut h = msg("hi", "");
+    h.texts = vec![(
+        "body",
+        TextSource::Html,
+        "WARNING!!! If you receive an email titled \"Free Pizza\" DO NOT open it. It will erase \
+         everything on your hard drive. Forward this to everyone you know!!"
+            .into(),
+    )];
+    flagged(&h);
+}
+
+#[test]
+fn evidence_lists_phrases_and_structure() {
+    let mut m = msg(
+        "Fwd: Fw: Fwd: lucky",
+        "Forward this to 10 people or you will have bad luck for 7 years. This is not a joke.",
+    );
+    m.recipients = 8;
+    let f = flagged(&m);
+    assert!(f.evidence.starts_with("score "), "{}", f.evidence);
+    assert!(
+        f.evidence.contains("forward this to 10 people"),
+        "{}",
+        f.evidence
+    );
+    assert!(
+        f.evidence.contains("forwarded repeatedly"),
+        "{}",
+        f.evidence
+    );
+    assert!(f.evidence.contains("many recipients"), "{}", f.evidence);
+}
+
+#[test]
+fn phrases_in_both_bodies_count_once() {
+    let mut m = msg("x", "make a wish");
+    m.texts
+        .push(("body", TextSource::Html, "Make a wish!".into()));
+    assert_eq!(score(&m).phrases, 4);
+}
+
+// ---- Legitimate mail ----------------------------------------------------------------------
+
+#[test]
+fn ordinary_forwards_stay_clean() {
+    let mut m = msg(
+        "FW: FW: Staff meeting minutes",
+        "Hi all, forwarding the minutes from Monday's meeting for those who couldn't make it.\n\n\
+         -----Original Message-----\nFrom: Head\n\nMinutes attached.\n\n-----Original Message-----\n\
+         From: Clerk\n\nHere are the minutes.",
+    );
+    m.forwarded_depth = 1;
+    m.recipients = 40;
+    clean(&m);
+    clean(&msg(
+        "Fwd: CPD course",
+        "Please forward this to your line manager if you would like to attend - it needs their approval.",
+    ));
+    clean(&msg(
+        "Cover",
+        "Please forward to all staff before Friday. Thanks!",
+    ));
+    clean(&msg(
+        "Newsletter",
+        "Please share this newsletter with other parents who may not be on our mailing list.",
+    ));
+}
+
+#[test]
+fn school_wording_near_chain_phrases_stays_clean() {
+    clean(&msg(
+        "FW: FW: Make-A-Wish bake sale",
+        "We are raising money for Make-A-Wish on Friday. Please pass it on to your child and \
+         send the form back to me by Thursday. Bad luck to the U13s on Saturday!",
+    ));
+    let mut it = msg(
+        "FW: FW: Phishing warning",
+        "If you receive an email titled 'Invoice overdue' do not open it. Please forward it to the \
+         IT helpdesk and delete it. Do not forward it to anyone else.",
+    );
+    it.forwarded_depth = 1;
+    clean(&it);
+    clean(&msg(
+        "Job advert",
+        "We are recruiting a teaching assistant. Please forward this to everyone who might be interested.",
+    ));
+    clean(&msg(
+        "First aid",
+        "It only takes a minute to learn CPR and it could save a life. Sign up by Friday.",
+    ));
+}
+
+// ---- Robustness ------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn never_panics(subject in "\\PC{0,60}", body in "\\PC{0,400}") {
+        let d = detector();
+        let m = Msg { subject: "", texts: vec![("body", TextSource::Body, format!("{subject}\n{body}"))], forwarded_depth: 0, recipients: 2 };
+        with_ctx(&m, |ctx| {
+            let mut out = Vec::new();
+            d.inspect(ctx, &mut out).unwrap();
+        });
+    }
+
+    #[test]
+    fn normalise_is_idempotent(s in "\\PC{0,200}") {
+        let once = normalise(&s);
+        prop_assert_eq!(normalise(&once), once);
+    }
+}
+
+/// Speed check (release build): µs per 10 KB message of ordinary school prose. Run with
+/// `cargo test --release --lib cl_speed -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn cl_speed() {
+    let words = [
+        "the",
+        "pupils",
+        "will",
+        "meet",
+        "in",
+        "the",
+        "main",
+        "hall",
+        "after",
+        "lunch",
+        "for",
+        "a",
+        "rehearsal",
+        "of",
+        "the",
+        "spring",
+        "concert",
+        "please",
+        "remind",
+        "your",
+        "form",
+        "group",
+        "that",
+        "homework",
+        "is",
+        "due",
+        "on",
+        "Friday",
+        "and",
+        "the",
+        "library",
+        "closes",
+        "early",
+        "this",
+        "week",
+        "because",
+        "of",
+        "staff",
+        "training",
+        "thank",
+        "you",
+        "for",
+        "all",
+        "your",
+        "help",
+        "with",
+        "the",
+        "trip",
+        "to",
+        "the",
+        "museum",
+        "letters",
+        "went",
+        "home",
+        "yesterday",
+        "Scunthorpe",
+        "analysis",
+        "assessment",
+        "governors",
+        "timetable",
+        "exams",
+        "coursework",
+        "£5",
+        "10",
+        "forward",
+        "send",
+    ];
+    let mut text = String::new();
+    let mut i = 7usize;
+    while text.len() < 10_000 {
+        i = (i * 1103515245 + 12345) % 2147483648;
+        text.push_str(words[(i >> 8) % words.len()]);
+        text.push(if i.is_multiple_of(13) { '\n' } else { ' ' });
+    }
+    let d = detector();
+    let m = Msg {
+        subject: "Spring concert",
+        texts: vec![("body", TextSource::Body, text.clone())],
+        forwarded_depth: 0,
+        recipients: 3,
+    };
+    with_ctx(&m, |ctx| {
+        let n = 1000;
+        let best = (0..10)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                for _ in 0..n / 10 {
+                    std::hint::black_box(d.score(ctx));
+                }
+                start.elapsed().as_secs_f64() * 1e6 / f64::from(n / 10)
+            })
+            .fold(f64::MAX, f64::min);
+        println!(
+            "chain_letter: {best:.1} µs per message ({} bytes)",
+            text.len()
+        );
+        let norm = normalise(&text);
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(normalise(&text));
+        }
+        println!(
+            "  normalise: {:.1} µs",
+            start.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+        );
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(d.set.matches(norm.as_bytes()));
+        }
+        println!(
+            "  regex set: {:.1} µs",
+            start.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+        );
+    });
+}
