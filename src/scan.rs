@@ -137,7 +137,7 @@ impl Scanner {
             domains: &self.domains,
             config: &self.config,
         };
-        let run = |d: &Box<dyn Detector>| -> Result<Vec<Finding>, DetectError> {
+        let run = |d: &dyn Detector| -> Result<Vec<Finding>, DetectError> {
             let mut out = Vec::new();
             match catch_unwind(AssertUnwindSafe(|| d.inspect(&ctx, &mut out))) {
                 Ok(Ok(())) => Ok(out),
@@ -149,9 +149,9 @@ impl Scanner {
             }
         };
         let results: Vec<Result<Vec<Finding>, DetectError>> = if self.parallel {
-            self.detectors.par_iter().map(run).collect()
+            self.detectors.par_iter().map(|d| run(d.as_ref())).collect()
         } else {
-            self.detectors.iter().map(run).collect()
+            self.detectors.iter().map(|d| run(d.as_ref())).collect()
         };
         let mut findings = Vec::new();
         let mut errors = Vec::new();
