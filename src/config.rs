@@ -37,6 +37,7 @@ pub struct Config {
     pub clamd: Clamd,
     pub limits: Limits,
     pub state: State,
+    pub relay: Relay,
     /// Where the config was loaded from (None: embedded defaults).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -166,6 +167,68 @@ pub struct State {
     pub dir: Option<PathBuf>,
 }
 
+/// The Postfix content-filter relay (`hallmonitor serve`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Relay {
+    /// Address the content filter listens on (Postfix's `content_filter` target).
+    pub listen: String,
+    /// Where scanned mail is re-injected: Postfix's second smtpd, which must not
+    /// have a content filter of its own.
+    pub next_hop: String,
+    /// Name in our greeting and in EHLO to the next hop.
+    pub hostname: String,
+    /// Sessions served at once; more are refused with `421 4.3.2` so Postfix
+    /// retries later (keep it at or above the `scan` transport's maxproc).
+    pub max_connections: usize,
+    /// Seconds a client may stay silent before `421 4.4.2`.
+    pub idle_timeout_secs: u64,
+    /// Seconds one session may last in total before `421 4.4.2`.
+    pub total_timeout_secs: u64,
+    /// Seconds to wait for each reply from the next hop.
+    pub next_hop_timeout_secs: u64,
+    /// Seconds SIGTERM waits for messages in flight before exiting (they are
+    /// never answered 250, so Postfix retries them).
+    pub shutdown_grace_secs: u64,
+    /// Prefix for the Subject of tagged mail; `{categories}` is replaced.
+    pub tag_subject_prefix: String,
+    /// Remove `(Authenticated sender: …)` from the topmost Received header of
+    /// outbound mail, so staff logins are not shown outside the school.
+    pub strip_auth_header_outbound: bool,
+}
+
+impl Default for Relay {
+    fn default() -> Self {
+        Relay {
+            listen: "127.0.0.1:10025".into(),
+            next_hop: "127.0.0.1:10026".into(),
+            hostname: "hallmonitor.localdomain".into(),
+            max_connections: 50,
+            idle_timeout_secs: 300,
+            total_timeout_secs: 3600,
+            next_hop_timeout_secs: 120,
+            shutdown_grace_secs: 30,
+            tag_subject_prefix: "[Flagged: {categories}]".into(),
+            strip_auth_header_outbound: true,
+        }
+    }
+}
+
+impl Relay {
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs.max(1))
+    }
+    pub fn total_timeout(&self) -> Duration {
+        Duration::from_secs(self.total_timeout_secs.max(1))
+    }
+    pub fn next_hop_timeout(&self) -> Duration {
+        Duration::from_secs(self.next_hop_timeout_secs.max(1))
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
 impl Config {
     /// Load and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -226,6 +289,41 @@ impl Config {
                     format!("`{net}` is not an IP address or CIDR network"),
                 ));
             }
+        }
+        for (key, value) in [
+            ("relay.listen", &self.relay.listen),
+            ("relay.next_hop", &self.relay.next_hop),
+        ] {
+            if value.parse::<std::net::SocketAddr>().is_err() {
+                return Err(invalid(
+                    key,
+                    format!("`{value}` is not an IP address and port such as 127.0.0.1:10025"),
+                ));
+            }
+        }
+        if self.relay.max_connections == 0 {
+            return Err(invalid(
+                "relay.max_connections",
+                "must be at least 1".to_string(),
+            ));
+        }
+        if self.relay.hostname.is_empty()
+            || !self
+                .relay
+                .hostname
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        {
+            return Err(invalid(
+                "relay.hostname",
+                format!("`{}` is not a host name", self.relay.hostname),
+            ));
+        }
+        if self.relay.tag_subject_prefix.contains(['\r', '\n']) {
+            return Err(invalid(
+                "relay.tag_subject_prefix",
+                "must be one line".to_string(),
+            ));
         }
         for (name, list) in [
             ("school.staff_domains", &self.school.staff_domains),
@@ -354,6 +452,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn relay_defaults_match_postfix_content_filter_ports() {
+        let c = Config::parse("", "h.toml").unwrap();
+        assert_eq!(c.relay.listen, "127.0.0.1:10025");
+        assert_eq!(c.relay.next_hop, "127.0.0.1:10026");
+        assert_eq!(c.relay.tag_subject_prefix, "[Flagged: {categories}]");
+        assert!(c.relay.strip_auth_header_outbound);
+    }
+
+    #[test]
+    fn bad_relay_address_names_file_line_and_key() {
+        let text = "[relay]\nlisten = \"127.0.0.1:10025\"\nnext_hop = \"localhost\"\n";
+        let err = Config::parse(text, "h.toml").unwrap_err().to_string();
+        assert!(err.starts_with("h.toml:3: key `relay.next_hop`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_relay_key_is_refused() {
+        let text = "[relay]\nlisten_on = \"127.0.0.1:1\"\n";
+        let err = Config::parse(text, "h.toml").unwrap_err().to_string();
+        assert!(err.contains("h.toml:2:"), "{err}");
+    }
+
+    #[test]
     fn unknown_key_names_file_line_and_key() {
         let text = "[school]\nname = \"X\"\nstaf_domains = [\"a.sch.uk\"]\n";
         let err = Config::parse(text, "h.toml").unwrap_err().to_string();
@@ -415,6 +536,9 @@ mod shipped_examples {
     fn corpus_school_config_loads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ashcombe-vale.toml");
         let c = Config::load(&path).unwrap();
-        assert!(c.state.dir.is_none(), "the corpus config sets no state paths");
+        assert!(
+            c.state.dir.is_none(),
+            "the corpus config sets no state paths"
+        );
     }
 }

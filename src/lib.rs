@@ -7,12 +7,16 @@
 pub mod config;
 pub mod detect;
 pub mod finding;
+pub mod inbound;
 pub mod mask;
 pub mod message;
+pub mod outbound;
 pub mod policy;
+pub mod quarantine;
 pub mod rules;
 pub mod scan;
 pub mod sender;
+pub mod serve;
 
 pub use finding::{Category, Finding, Severity};
 

@@ -5,9 +5,11 @@ use clap::{Parser, Subcommand};
 use hallmonitor::config::Config;
 use hallmonitor::message::{Envelope, PdfMode};
 use hallmonitor::scan::{ScanReport, Scanner, ScannerOptions};
+use hallmonitor::serve;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Parser)]
 #[command(
@@ -27,9 +29,22 @@ struct Cli {
 enum Command {
     /// Scan one message file (or `-` for standard input) and print the verdict.
     Scan(ScanArgs),
+    /// Run the Postfix content filter: scan every message and relay, tag,
+    /// quarantine or reject it.
+    Serve(ServeArgs),
     /// Internal: extract text from a PDF on stdin (the sandboxed worker).
     #[command(hide = true, name = "extract-pdf")]
     ExtractPdf,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (overrides `relay.listen`).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// Where to re-inject scanned mail (overrides `relay.next_hop`).
+    #[arg(long, value_name = "ADDR")]
+    next_hop: Option<std::net::SocketAddr>,
 }
 
 #[derive(clap::Args)]
@@ -75,6 +90,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Scan(args) => scan(cli.config, args),
+        Command::Serve(args) => serve(cli.config, args),
         Command::ExtractPdf => hallmonitor::message::extract::pdf_worker_main(),
     };
     match result {
@@ -135,6 +151,111 @@ fn scan(config: Option<PathBuf>, args: ScanArgs) -> Result<ExitCode> {
     } else {
         write_report(&mut out, &report)?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Load the config and apply the command-line overrides (also on SIGHUP).
+fn serve_config(path: Option<&PathBuf>, args: &ServeArgs) -> Result<Config> {
+    let mut config = load_config(path.cloned())?;
+    if let Some(l) = args.listen {
+        config.relay.listen = l.to_string();
+    }
+    if let Some(n) = args.next_hop {
+        config.relay.next_hop = n.to_string();
+    }
+    Ok(config)
+}
+
+fn build_settings(config: &Config, handle: &tokio::runtime::Handle) -> Result<serve::Settings> {
+    let exe = std::env::current_exe().context("finding the hallmonitor executable")?;
+    let scanner = Scanner::new(
+        config.clone(),
+        ScannerOptions {
+            runtime: Some(handle.clone()),
+            pdf: PdfMode::Worker(exe),
+            parallel: true,
+        },
+    )?;
+    let settings = serve::Settings::new(config, scanner)?;
+    settings
+        .store
+        .ensure_dir()
+        .context("creating the quarantine directory")?;
+    Ok(settings)
+}
+
+fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> Result<ExitCode> {
+    let config = serve_config(config_path.as_ref(), &args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let handle = runtime.handle().clone();
+    runtime.block_on(async move {
+        let settings = {
+            let (c, h) = (config.clone(), handle.clone());
+            tokio::task::spawn_blocking(move || build_settings(&c, &h)).await??
+        };
+        // Signal handlers first: once the port answers, SIGTERM must already
+        // mean "finish and exit", never the default "die mid-message".
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let listener = tokio::net::TcpListener::bind(&config.relay.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.relay.listen))?;
+        let local = listener.local_addr()?;
+        let clamd = config.clamd_address();
+        let clamd_state = if config.clamd.disabled {
+            "disabled in the config (no virus scanning!)".to_string()
+        } else {
+            match serve::ping_clamd(&clamd, std::time::Duration::from_secs(5)).await {
+                Ok(()) => format!("clamd at {clamd} answered PING"),
+                Err(e) => format!(
+                    "clamd at {clamd} did NOT answer ({e}); mail will be deferred (451) until it does"
+                ),
+            }
+        };
+        println!(
+            "hallmonitor {} serving: listening on {local}, relaying to {}, quarantine in {}; {clamd_state}",
+            hallmonitor::VERSION,
+            config.relay.next_hop,
+            settings.store.dir().display(),
+        );
+        let _ = std::io::stdout().flush();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let shared = serve::Shared::new(settings, stop_rx);
+        let server = tokio::spawn(serve::serve(listener, shared.clone()));
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => {
+                    let path = config_path.clone();
+                    let (h, a) = (handle.clone(), ServeArgs { listen: args.listen, next_hop: args.next_hop });
+                    let reloaded = tokio::task::spawn_blocking(move || {
+                        let c = serve_config(path.as_ref(), &a)?;
+                        build_settings(&c, &h)
+                    })
+                    .await;
+                    match reloaded {
+                        Ok(Ok(s)) => {
+                            shared.replace(s);
+                            tracing::warn!("configuration and rules reloaded");
+                            eprintln!("hallmonitor: configuration and rules reloaded");
+                        }
+                        Ok(Err(e)) => eprintln!("hallmonitor: reload refused, keeping the running configuration: {e:#}"),
+                        Err(e) => eprintln!("hallmonitor: reload failed, keeping the running configuration: {e}"),
+                    }
+                }
+            }
+        }
+        eprintln!("hallmonitor: stopping: no new connections, finishing messages in flight");
+        let _ = stop_tx.send(true);
+        let _ = server.await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(ExitCode::SUCCESS)
 }
 

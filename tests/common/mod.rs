@@ -12,6 +12,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod smtp;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,0 +1,334 @@
+//! `hallmonitor serve` as Postfix's content filter, driven over real sockets:
+//! the real binary, the private test clamd, a recording next hop on
+//! 127.0.0.1, and an SMTP client speaking as Postfix's `scan` transport does
+//! (EHLO, XFORWARD, MAIL, RCPT, DATA). Each test checks what the school would
+//! notice: mail arriving (once, unchanged), held, or left with Postfix (4xx).
+
+mod common;
+
+use common::smtp::{Client, Relay, RelayOptions, Sink, free_addr, read, send_mail};
+use std::time::Duration;
+
+const PARENT: &str = "helen.okafor@example.com";
+const OFFICE: &str = "office@oakfield.sch.uk";
+
+fn relay_with(sink: &Sink, relay: &[&str], limits: &[&str]) -> Relay {
+    Relay::start(RelayOptions {
+        next_hop: sink.addr,
+        clamd: common::clamd().address(),
+        relay: relay.iter().map(|s| s.to_string()).collect(),
+        limits: limits.iter().map(|s| s.to_string()).collect(),
+    })
+}
+
+/// The message as Postfix hands it over after a staff member logged in: with
+/// the Received header Postfix adds (`smtpd_sasl_authenticated_header = yes`)
+/// whose queue id is the XFORWARD IDENT.
+fn from_staff(raw: &[u8], queue_id: &str, rcpt: &str) -> Vec<u8> {
+    let mut out = format!(
+        "Received: from laptop (unknown [192.0.2.10])\r\n\t(Authenticated sender: d.price)\r\n\tby mx.oakfield.sch.uk (Postfix) with ESMTPSA id {queue_id}\r\n\tfor <{rcpt}>; Tue, 10 Mar 2026 09:15:01 +0000 (GMT)\r\n"
+    )
+    .into_bytes();
+    out.extend_from_slice(raw);
+    out
+}
+
+const TEACHER: &str = "d.price@oakfield.sch.uk";
+
+fn relay(sink: &Sink) -> Relay {
+    relay_with(sink, &[], &[])
+}
+
+/// Our three headers, then the message exactly as sent.
+fn assert_passed_unchanged(delivered: &[u8], sent: &[u8], verdict: &str) {
+    let text = String::from_utf8_lossy(delivered);
+    let expected_head = format!(
+        "X-Hallmonitor-Verdict: {verdict}\r\nX-Hallmonitor-Categories: none\r\nX-Hallmonitor-Version: {}\r\n",
+        hallmonitor::VERSION
+    );
+    assert!(text.starts_with(&expected_head), "{text}");
+    assert_eq!(&delivered[expected_head.len()..], sent, "{text}");
+}
+
+#[test]
+fn clean_message_arrives_once_byte_identical_with_our_headers() {
+    let sink = Sink::start();
+    let r = relay(&sink);
+    assert!(r.banner.contains("answered PING"), "{}", r.banner);
+    let raw = from_staff(&read(&common::mail("clean-text.eml")), "4QCLEAN1", OFFICE);
+    let reply = send_mail(r.addr, TEACHER, &[OFFICE], "4QCLEAN1", &raw);
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    let got = sink.messages();
+    assert_eq!(got.len(), 1);
+    assert_passed_unchanged(&got[0].data, &raw, "pass");
+    // Postfix's client attributes and the queue id reach the next hop.
+    let xf = got[0].xforward.join(" ");
+    assert!(
+        xf.contains("ADDR=192.0.2.10") && xf.contains("IDENT=4QCLEAN1"),
+        "{xf}"
+    );
+    assert_eq!(got[0].mail, "MAIL FROM:<d.price@oakfield.sch.uk>");
+    assert!(r.quarantined().is_empty());
+}
+
+#[test]
+fn forged_hallmonitor_headers_are_removed() {
+    let sink = Sink::start();
+    let r = relay(&sink);
+    let clean = from_staff(&read(&common::mail("clean-text.eml")), "4QFORGE1", OFFICE);
+    let mut raw = b"X-Hallmonitor-Verdict: pass\r\nx-hallmonitor-categories: none\r\n".to_vec();
+    raw.extend_from_slice(&clean);
+    let reply = send_mail(r.addr, TEACHER, &[OFFICE], "4QFORGE1", &raw);
+    assert!(reply.starts_with("250"), "{reply}");
+    let got = sink.messages();
+    assert_eq!(got.len(), 1);
+    // Only our own headers remain, and the rest is the original message.
+    assert_passed_unchanged(&got[0].data, &clean, "pass");
+}
+
+#[test]
+fn profane_message_arrives_tagged_in_the_subject() {
+    let sink = Sink::start();
+    let r = relay(&sink);
+    let raw = b"From: Sam <sam@example.com>\r\nTo: office@oakfield.sch.uk\r\nSubject: The trip\r\nMessage-ID: <p1@example.com>\r\n\r\nThis trip was shit and the coach was shit.\r\n".to_vec();
+    let reply = send_mail(r.addr, "sam@example.com", &[OFFICE], "4QPROF1", &raw);
+    assert!(reply.starts_with("250"), "{reply}");
+    let got = sink.messages();
+    assert_eq!(got.len(), 1);
+    let text = got[0].text();
+    assert!(text.starts_with("X-Hallmonitor-Verdict: tag\r\n"), "{text}");
+    assert!(
+        text.contains("X-Hallmonitor-Categories: profanity\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\r\nSubject: [Flagged: profanity] The trip\r\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("\r\n\r\nThis trip was shit and the coach was shit.\r\n"));
+}
+
+#[test]
+fn eicar_is_quarantined_durably_and_never_delivered() {
+    let sink = Sink::start();
+    let r = relay(&sink);
+    let raw = read(&common::mail("eicar-zip.eml"));
+    let reply = send_mail(r.addr, PARENT, &[OFFICE], "4QVIRUS1", &raw);
+    assert!(
+        reply.starts_with("250 2.0.0 Ok: quarantined as "),
+        "{reply}"
+    );
+    assert!(sink.messages().is_empty());
+    let ids = r.quarantined();
+    assert_eq!(ids.len(), 1);
+    assert!(reply.contains(&ids[0]), "{reply} {ids:?}");
+    let dir = r.state_dir().join("messages");
+    assert_eq!(read(&dir.join(format!("{}.eml", ids[0]))), raw);
+    let meta: serde_json::Value =
+        serde_json::from_slice(&read(&dir.join(format!("{}.json", ids[0])))).unwrap();
+    assert_eq!(meta["queue_id"], "4QVIRUS1");
+    assert_eq!(meta["report"]["action"], "quarantine");
+    assert_eq!(meta["envelope"]["rcpt_to"][0], OFFICE);
+    assert_eq!(meta["envelope"]["client_ip"], "192.0.2.10");
+    assert!(meta["next_hop"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(meta.to_string().contains(common::EICAR_RULE), "{meta}");
+}
+
+#[test]
+fn clamd_down_gives_451_and_delivers_nothing() {
+    let sink = Sink::start();
+    let r = Relay::start(RelayOptions {
+        next_hop: sink.addr,
+        clamd: "/nonexistent/hallmonitor/clamd.sock".into(),
+        relay: vec![],
+        limits: vec![],
+    });
+    assert!(r.banner.contains("did NOT answer"), "{}", r.banner);
+    let raw = read(&common::mail("clean-text.eml"));
+    let reply = send_mail(r.addr, PARENT, &[OFFICE], "4QCLAM1", &raw);
+    assert!(reply.starts_with("451 4."), "{reply}");
+    assert!(sink.messages().is_empty());
+    assert!(r.quarantined().is_empty());
+}
+
+#[test]
+fn next_hop_down_gives_451() {
+    let nowhere = free_addr();
+    let r = Relay::start(RelayOptions {
+        next_hop: nowhere,
+        clamd: common::clamd().address(),
+        relay: vec![],
+        limits: vec![],
+    });
+    let raw = read(&common::mail("clean-text.eml"));
+    let reply = send_mail(r.addr, PARENT, &[OFFICE], "4QHOP1", &raw);
+    assert!(reply.starts_with("451 4.4.1"), "{reply}");
+}
+
+#[test]
+fn recipient_refused_by_next_hop_is_refused_alone() {
+    let sink = Sink::start();
+    let r = relay(&sink);
+    let mut c = Client::connect(r.addr);
+    c.reply();
+    c.cmd("EHLO postfix.test");
+    assert!(
+        c.cmd("XFORWARD ADDR=192.0.2.10 IDENT=4QREF1")
+            .starts_with("250")
+    );
+    assert!(
+        c.cmd("MAIL FROM:<d.price@oakfield.sch.uk> RET=HDRS ENVID=q1")
+            .starts_with("250")
+    );
+    let ok = c.cmd("RCPT TO:<office@oakfield.sch.uk> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;office@oakfield.sch.uk");
+    assert!(ok.starts_with("250 2.1.5"), "{ok}");
+    let refused = c.cmd("RCPT TO:<refuse.me@oakfield.sch.uk>");
+    assert_eq!(refused, "550 5.1.1 No such user here\r\n");
+    assert!(c.cmd("DATA").starts_with("354"));
+    let reply = c.data(&from_staff(
+        &read(&common::mail("clean-text.eml")),
+        "4QREF1",
+        OFFICE,
+    ));
+    assert!(reply.starts_with("250 2.0.0 Ok: 4QREF1 relayed"), "{reply}");
+    let got = sink.messages();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].rcpts,
+        vec![
+            "RCPT TO:<office@oakfield.sch.uk> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;office@oakfield.sch.uk"
+        ]
+    );
+    assert_eq!(
+        got[0].mail,
+        "MAIL FROM:<d.price@oakfield.sch.uk> RET=HDRS ENVID=q1"
+    );
+}
+
+#[test]
+fn pipelined_session_with_two_messages_in_one_connection() {
+    let sink = Sink::start();
+    let r = relay(&sink);
+    let clean = read(&common::mail("clean-text.eml"));
+    let mut c = Client::connect(r.addr);
+    c.reply();
+    let ehlo = c.cmd("EHLO postfix.test");
+    for ext in [
+        "PIPELINING",
+        "8BITMIME",
+        "SMTPUTF8",
+        "SIZE ",
+        "ENHANCEDSTATUSCODES",
+        "DSN",
+        "XFORWARD NAME ADDR PROTO HELO IDENT SOURCE",
+    ] {
+        assert!(ehlo.contains(ext), "{ext}: {ehlo}");
+    }
+    for n in 0..2 {
+        c.send(
+            format!(
+                "XFORWARD ADDR=192.0.2.{n} IDENT=4QPIPE{n}\r\nMAIL FROM:<d.price@oakfield.sch.uk> BODY=8BITMIME\r\nRCPT TO:<office@oakfield.sch.uk>\r\nRCPT TO:<head@oakfield.sch.uk>\r\nDATA\r\n"
+            )
+            .as_bytes(),
+        );
+        let replies: Vec<String> = (0..5).map(|_| c.reply()).collect();
+        assert!(
+            replies[..4].iter().all(|r| r.starts_with("250")),
+            "{replies:?}"
+        );
+        assert!(replies[4].starts_with("354"), "{replies:?}");
+        let raw = from_staff(&clean, &format!("4QPIPE{n}"), OFFICE);
+        let end = c.data(&raw);
+        assert!(
+            end.starts_with(&format!("250 2.0.0 Ok: 4QPIPE{n} relayed")),
+            "{end}"
+        );
+    }
+    assert!(c.cmd("QUIT").starts_with("221"));
+    let got = sink.messages();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].rcpts.len(), 2);
+    assert!(got[1].xforward.join(" ").contains("IDENT=4QPIPE1"));
+    assert_eq!(
+        got[1].mail,
+        "MAIL FROM:<d.price@oakfield.sch.uk> BODY=8BITMIME"
+    );
+}
+
+#[test]
+fn protocol_errors_get_the_right_codes() {
+    let sink = Sink::start();
+    let r = relay_with(&sink, &[], &["max_message_bytes = 2000"]);
+    let mut c = Client::connect(r.addr);
+    c.reply();
+    assert!(c.cmd("MAIL FROM:<a@example.com>").starts_with("503 5.5.1"));
+    assert!(c.cmd("EHLO postfix.test").contains("SIZE 2000"));
+    assert!(c.cmd("RCPT TO:<b@example.com>").starts_with("503 5.5.1"));
+    assert!(c.cmd("DATA").starts_with("503 5.5.1"));
+    assert!(c.cmd("FOO bar").starts_with("500 5.5.1"));
+    let long = format!("NOOP {}", "x".repeat(600));
+    assert!(c.cmd(&long).starts_with("500 5.5.2"));
+    assert!(c.cmd("NOOP").starts_with("250"));
+    assert!(
+        c.cmd("MAIL FROM:<a@example.com> SIZE=5000")
+            .starts_with("552 5.3.4")
+    );
+    assert!(c.cmd("MAIL FROM:<a@example.com>").starts_with("250"));
+    assert!(c.cmd("MAIL FROM:<a@example.com>").starts_with("503 5.5.1"));
+    assert!(c.cmd("RCPT TO:<b@example.com>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    let big = format!("Subject: big\r\n\r\n{}", "0123456789abcdef\r\n".repeat(200));
+    assert!(c.data(big.as_bytes()).starts_with("552 5.3.4"));
+    // The session is still in step after the refused message.
+    assert!(c.cmd("RSET").starts_with("250"));
+    assert!(c.cmd("QUIT").starts_with("221"));
+    assert!(sink.messages().is_empty());
+}
+
+#[test]
+fn idle_client_is_dropped_with_421() {
+    let sink = Sink::start();
+    let r = relay_with(&sink, &["idle_timeout_secs = 1"], &[]);
+    let mut c = Client::connect(r.addr);
+    c.reply();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(c.reply().starts_with("421 4.4.2"));
+}
+
+#[test]
+fn connections_over_the_limit_get_421() {
+    let sink = Sink::start();
+    let r = relay_with(&sink, &["max_connections = 1"], &[]);
+    // Relay::start's readiness probe may still hold the one slot for a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut first = Client::connect(r.addr);
+    assert!(first.reply().starts_with("220"));
+    let mut second = Client::connect(r.addr);
+    assert!(second.reply().starts_with("421 4.3.2"));
+    assert!(first.cmd("QUIT").starts_with("221"));
+}
+
+#[test]
+fn outbound_mail_loses_the_login_comment_but_keeps_its_received_header() {
+    let sink = Sink::start();
+    let r = relay(&sink);
+    let raw = from_staff(&read(&common::mail("clean-text.eml")), "4QOUT1", PARENT);
+    let reply = send_mail(r.addr, TEACHER, &[PARENT], "4QOUT1", &raw);
+    assert!(reply.starts_with("250 2.0.0 Ok: 4QOUT1 relayed"), "{reply}");
+    let got = sink.messages();
+    assert_eq!(got.len(), 1);
+    let text = got[0].text();
+    assert!(!text.contains("Authenticated sender"), "{text}");
+    assert!(
+        text.contains("Received: from laptop (unknown [192.0.2.10])\r\n\tby mx.oakfield.sch.uk (Postfix) with ESMTPSA id 4QOUT1\r\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn sigterm_stops_cleanly() {
+    let sink = Sink::start();
+    let mut r = relay(&sink);
+    let status = r.stop().expect("exits within the grace period");
+    assert!(status.success(), "{status:?}");
+}
