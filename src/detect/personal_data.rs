@@ -376,12 +376,24 @@ impl Scope {
             only: None,
         }
     }
+    /// A cell under a column header of `kind` in a table recovered from text (the
+    /// text itself has been scanned already: only that kind is looked for).
     fn cell(kind: Kind) -> Scope {
         Scope {
             zones: OnceCell::new(),
             whole_text: false,
             column: Some(kind),
             only: Some(kind),
+        }
+    }
+    /// A cell of a spreadsheet or CSV: everything is looked for, with the cell's own
+    /// words as context, plus its column header's kind.
+    fn sheet_cell(column: Option<Kind>) -> Scope {
+        Scope {
+            zones: OnceCell::new(),
+            whole_text: false,
+            column,
+            only: None,
         }
     }
     /// Is `pos` in an organisation's signature block or registered-business paragraph?
@@ -446,8 +458,8 @@ impl PersonalData {
             re_dates: [
                 // 10/10/2007, 10-10-07, 10.10.2007, 10 / 10 / 2007
                 re(r"(\d{1,2})\s?[/.\-]\s?(\d{1,2})\s?[/.\-]\s?(\d{4}|\d{2})")?,
-                // 2007-10-10
-                re(r"(\d{4})-(\d{1,2})-(\d{1,2})")?,
+                // 2007-10-10, 2007/10/10
+                re(r"(\d{4})([-/.])(\d{1,2})[-/.](\d{1,2})")?,
                 // 10th October 2007, 10 Oct. 2007, 10 of October, 2007
                 re(&format!(
                     r"(?i)(?-u:\b)(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({month})\.?,?\s+(\d{{4}})"
@@ -473,6 +485,26 @@ impl PersonalData {
         let a = floor_boundary(text, start.saturating_sub(self.s.context_before));
         let b = ceil_boundary(text, end + self.s.context_after);
         kw.found_in(&text[a..start]) || kw.found_in(&text[end..b])
+    }
+
+    /// Like [`Self::near`], but a business word ("order", "invoice", "tracking"…)
+    /// between the keyword and the match wins: in "NHS Trust invoice 4347712782" the
+    /// number is an invoice's.
+    fn near_personal(&self, kw: &KeywordSet, text: &str, start: usize, end: usize) -> bool {
+        let a = floor_boundary(text, start.saturating_sub(self.s.context_before));
+        let b = ceil_boundary(text, end + self.s.context_after);
+        let (before, after) = (&text[a..start], &text[end..b]);
+        let neg_before = self.s.not_personal.last_in(before).map(|(_, e)| e);
+        if let Some(p) = kw.last_in(before).map(|(_, e)| e)
+            && neg_before.is_none_or(|n| n <= p)
+        {
+            return true;
+        }
+        let first = |k: &KeywordSet| k.find_all(after).map(|(s, _)| s).min();
+        match first(kw) {
+            Some(p) => neg_before.is_none() && first(&self.s.not_personal).is_none_or(|n| n > p),
+            None => false,
+        }
     }
 
     /// Scan one piece of text for every kind `scope` wants.
@@ -515,10 +547,13 @@ impl PersonalData {
                 continue;
             }
             let ctx = scope.forced(Kind::Ni)
-                || self.near(&self.s.ni.keywords, text, m.start(), m.end())
+                || self.near_personal(&self.s.ni.keywords, text, m.start(), m.end())
                 || st.continues(Kind::Ni, m.start(), self.s.context_before);
+            // Without context the NI shape counts alone, in capitals, unless a business
+            // word says it is a reference ("Ref: AB123456C").
             let upper = !raw.chars().any(|c| c.is_ascii_lowercase());
-            if !ctx && !upper {
+            let business = self.near(&self.s.not_personal, text, m.start(), m.end());
+            if !ctx && (!upper || business) {
                 continue;
             }
             st.accept(Kind::Ni, m.end());
@@ -538,7 +573,7 @@ impl PersonalData {
                 continue;
             }
             let ctx = scope.forced(Kind::Upn)
-                || self.near(&self.s.upn.keywords, text, m.start(), m.end())
+                || self.near_personal(&self.s.upn.keywords, text, m.start(), m.end())
                 || st.continues(Kind::Upn, m.start(), self.s.context_before);
             let upper = raw.as_bytes()[0].is_ascii_uppercase();
             let business = self.near(&self.s.not_personal, text, m.start(), m.end());
@@ -613,7 +648,7 @@ impl PersonalData {
                         && lens[0] == 4
                         && lens.iter().all(|&l| (3..=6).contains(&l));
                     let ctx = scope.forced(Kind::Card)
-                        || self.near(&self.s.card.keywords, text, a, b)
+                        || self.near_personal(&self.s.card.keywords, text, a, b)
                         || st.continues(Kind::Card, a, self.s.context_before);
                     let business = self.near(&self.s.not_personal, text, a, b);
                     if ctx || (grouped && !business) {
@@ -650,7 +685,7 @@ impl PersonalData {
             }
             // Ten bare digits need context: a keyword, a column, or a list it continues.
             let ctx = scope.forced(kind)
-                || self.near(words, text, a, b)
+                || self.near_personal(words, text, a, b)
                 || st.continues(kind, a, self.s.context_before);
             if ctx {
                 st.accept(kind, b);
@@ -751,7 +786,8 @@ impl PersonalData {
             };
             // A venue, a shop, a delivery address: a place, not a home.
             let nh = floor_boundary(text, addr_start.saturating_sub(self.s.context_before));
-            if self.s.not_home.found_in(&text[nh..m.start()]) {
+            // (Only before the address: "12 Church Lane" is still a home.)
+            if self.s.not_home.found_in(&text[nh..addr_start]) {
                 continue;
             }
             hits.push(Hit {
@@ -789,15 +825,21 @@ impl PersonalData {
                         .zip(num(1))
                         .map(|((y, mo), d)| (y, mo, d)),
                     1 => num(1)
-                        .zip(num(2))
                         .zip(num(3))
+                        .zip(num(4))
                         .map(|((y, mo), d)| (y, mo, d)),
                     2 => validators::month_from_name(txt(2))
                         .and_then(|mo| num(3).zip(num(1)).map(|(y, d)| (y, i64::from(mo), d))),
                     _ => validators::month_from_name(txt(1))
                         .and_then(|mo| num(3).zip(num(2)).map(|(y, d)| (y, i64::from(mo), d))),
                 };
-                let Some((y, mo, d)) = ymd else { continue };
+                let Some((y, mut mo, mut d)) = ymd else {
+                    continue;
+                };
+                // UK order first; a month over 12 with a day that fits is US order.
+                if i == 0 && mo > 12 && d <= 12 {
+                    std::mem::swap(&mut mo, &mut d);
+                }
                 let (Ok(y), Ok(mo), Ok(d)) =
                     (i32::try_from(y), u32::try_from(mo), u32::try_from(d))
                 else {
@@ -909,39 +951,81 @@ impl PersonalData {
         }
     }
 
+    /// The identifier kind a header cell names, if any.
+    fn column_kind(&self, head: &str) -> Option<Kind> {
+        if head.chars().count() > 40 {
+            return None;
+        }
+        let s = &self.s;
+        [
+            (Kind::Ni, &s.ni.columns),
+            (Kind::Nhs, &s.nhs.columns),
+            (Kind::Upn, &s.upn.columns),
+            (Kind::Uln, &s.uln.columns),
+            (Kind::Card, &s.card.columns),
+            (Kind::Dob, &s.dob.columns),
+            (Kind::Address, &s.address.columns),
+            (Kind::Phone, &s.phone.columns),
+        ]
+        .into_iter()
+        .find(|(_, cols)| cols.found_in(head))
+        .map(|(k, _)| k)
+    }
+
     /// A table: pupil list, and identifiers under identifier column headers.
-    fn scan_table(&self, rows: &table::Rows, today: Date, hits: &mut Vec<Hit>) {
+    ///
+    /// `sheet`: the rows are a spreadsheet's or CSV's cells, which are scanned one by
+    /// one (a cell's context is its own words and its column header, never the words
+    /// of neighbouring cells). Otherwise the table was recovered from text that has
+    /// been scanned already, and only the columns with an identifier header are.
+    fn scan_table(&self, rows: &table::Rows, sheet: bool, today: Date, hits: &mut Vec<Hit>) {
         if let Some(pl) = table::pupil_list(rows, &self.s) {
             hits.push(pupil_list_hit(&pl));
         }
-        let Some(h) = table::header_row(rows, &self.s) else {
-            return;
-        };
-        for (col, head) in rows[h].iter().enumerate() {
-            if head.chars().count() > 40 {
-                continue;
-            }
-            let s = &self.s;
-            let kind = [
-                (Kind::Ni, &s.ni.columns),
-                (Kind::Nhs, &s.nhs.columns),
-                (Kind::Upn, &s.upn.columns),
-                (Kind::Uln, &s.uln.columns),
-                (Kind::Card, &s.card.columns),
-                (Kind::Dob, &s.dob.columns),
-                (Kind::Address, &s.address.columns),
-                (Kind::Phone, &s.phone.columns),
-            ]
-            .into_iter()
-            .find(|(_, cols)| cols.found_in(head))
-            .map(|(k, _)| k);
-            let Some(kind) = kind else { continue };
-            let scope = Scope::cell(kind);
-            for row in &rows[h + 1..] {
-                if let Some(cell) = row.get(col).filter(|c| !c.trim().is_empty()) {
-                    self.scan_text(cell, &scope, today, hits);
+        let h = table::header_row(rows, &self.s);
+        let mut kinds: Vec<Option<Kind>> = Vec::new();
+        if let Some(h) = h {
+            // Phone and address columns are personal in a list of people ("Name",
+            // "Pupil"), not in a list of suppliers or venues.
+            let of_people = rows[h]
+                .iter()
+                .any(|c| self.s.person_columns.found_in(c) || self.s.pupil_words.found_in(c));
+            kinds = rows[h]
+                .iter()
+                .map(|head| {
+                    self.column_kind(head)
+                        .filter(|k| of_people || !matches!(k, Kind::Phone | Kind::Address))
+                })
+                .collect();
+        }
+        let first_data = h.map_or(0, |h| h + 1);
+        for (r, row) in rows.iter().enumerate() {
+            for (col, cell) in row.iter().enumerate() {
+                if cell.trim().is_empty() {
+                    continue;
+                }
+                let kind = if r >= first_data {
+                    kinds.get(col).copied().flatten()
+                } else {
+                    None
+                };
+                match (sheet, kind) {
+                    (true, k) => self.scan_text(cell, &Scope::sheet_cell(k), today, hits),
+                    (false, Some(k)) => self.scan_text(cell, &Scope::cell(k), today, hits),
+                    (false, None) => {}
                 }
             }
+        }
+    }
+
+    /// Tables written as text (a pasted table, an HTML table, a Word or PDF table).
+    fn scan_text_tables(&self, text: &str, today: Date, hits: &mut Vec<Hit>) {
+        let found = table::find_in_text(text, &self.s, self.s.pupil_list_min_rows);
+        for t in &found.tables {
+            self.scan_table(t, false, today, hits);
+        }
+        if !hits.iter().any(|h| h.kind == Kind::PupilList) {
+            hits.extend(found.lists.iter().map(pupil_list_hit));
         }
     }
 
@@ -957,22 +1041,18 @@ impl PersonalData {
                 continue;
             }
             let mut hits = Vec::new();
-            let scope = Scope::text();
             let min_rows = self.s.pupil_list_min_rows;
-            let shapes = Shapes::of(&seg.text, min_rows);
-            self.scan_shaped(&seg.text, shapes, &scope, today, &mut hits);
             match &seg.table {
-                Some(t) => self.scan_table(&t.rows, today, &mut hits),
-                None if shapes.table => {
-                    let found = table::find_in_text(&seg.text, &self.s, min_rows);
-                    for t in &found.tables {
-                        self.scan_table(t, today, &mut hits);
-                    }
-                    if !hits.iter().any(|h| h.kind == Kind::PupilList) {
-                        hits.extend(found.lists.iter().map(pupil_list_hit));
+                // A sheet's text is its cells joined; the cells are scanned instead, so a
+                // header word is never taken as context for a cell far below it.
+                Some(t) => self.scan_table(&t.rows, true, today, &mut hits),
+                None => {
+                    let shapes = Shapes::of(&seg.text, min_rows);
+                    self.scan_shaped(&seg.text, shapes, &Scope::text(), today, &mut hits);
+                    if shapes.table {
+                        self.scan_text_tables(&seg.text, today, &mut hits);
                     }
                 }
-                None => {}
             }
             // The HTML alternative of a body is the same message: one place.
             let base = seg.location.strip_suffix(":html").unwrap_or(&seg.location);

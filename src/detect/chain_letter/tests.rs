@@ -301,6 +301,70 @@ fn phrases_in_both_bodies_count_once() {
     assert_eq!(score(&m).phrases, 4);
 }
 
+#[test]
+fn more_chain_letter_wordings() {
+    for (subject, body) in [
+        (
+            "RE: cute",
+            "Send this prayer to 12 friends and you will receive a miracle tomorrow. \
+             3 people ignored it and were cursed.",
+        ),
+        (
+            "help Jess",
+            "Hi, I am 7 years old and I have cancer. Every time this e-mail is forwarded, a charity \
+             will donate 3 cents to my treatment. Please don't delete it.",
+        ),
+        (
+            "Microsoft beta test",
+            "When you forward this e-mail to friends, Microsoft will track it. For every person that \
+             you send this e-mail to, Microsoft will pay you $245.",
+        ),
+        (
+            "VIRUS!!",
+            "If you receive an e-mail with the subject 'Life is beautiful' delete it immediately. \
+             Do not open it. It will erase your whole hard drive. Please tell everyone in your contacts.",
+        ),
+        (
+            "aww",
+            "Copy and paste this to your status if you know someone with cancer. 93% won't.",
+        ),
+        (
+            "FW: FW: scary",
+            "A girl called Clara died in 1995. Forward this to 15 people or she will come to your \
+             room tonight. You will have 10 years of bad luck.",
+        ),
+        (
+            "free voucher",
+            "Share this with 20 friends and the supermarket will give you a £500 voucher! It's real, \
+             for every share they donate 10p to charity.",
+        ),
+    ] {
+        let f = findings(&msg(subject, body));
+        assert_eq!(
+            f.len(),
+            1,
+            "missed: {body}\n{:#?}",
+            score(&msg(subject, body))
+        );
+    }
+}
+
+#[test]
+fn forward_to_n_people_alone_is_not_enough() {
+    clean(&msg(
+        "Trip volunteers",
+        "Please forward this to 2 people who might be interested in helping on the trip.",
+    ));
+    clean(&msg(
+        "FW: Sponsored walk",
+        "We will donate £1 for every lap completed. Please share this with other parents.",
+    ));
+    clean(&msg(
+        "Birthday",
+        "Don't forget to make a wish when you blow out the candles! Bad luck about the rain.",
+    ));
+}
+
 // ---- Legitimate mail ----------------------------------------------------------------------
 
 #[test]

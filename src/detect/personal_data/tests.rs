@@ -115,6 +115,11 @@ fn bare_ni_number_counts_with_lower_confidence() {
 }
 
 #[test]
+fn ni_shaped_reference_is_clean() {
+    clean("Booking ref: JG103759A, please quote it when you call.");
+}
+
+#[test]
 fn ni_shaped_codes_with_invalid_prefix_or_suffix_are_clean() {
     clean("Order codes: TN123456A, QQ123456E, BG123456A, ZZ123456B, AO123456C.");
     clean("Part number ab123456c from the catalogue."); // lower case, no context
@@ -297,6 +302,24 @@ fn dob_column_in_a_pasted_table() {
     assert_eq!(f.count, 4);
 }
 
+#[test]
+fn more_date_formats() {
+    only("DOB 2011/05/03", "personal_data/date_of_birth");
+    // US order is recognised when the month cannot be a month.
+    only("Date of birth: 05/23/2011", "personal_data/date_of_birth");
+    clean("Date of birth: 35/23/2011");
+}
+
+#[test]
+fn business_word_between_keyword_and_number_wins() {
+    clean("Harrogate NHS Foundation Trust, invoice 434 771 2782, due in 30 days.");
+    only(
+        "Invoice query: her NHS number is 434 771 2782.",
+        "personal_data/nhs_number",
+    );
+    clean("Learner services order ref 3132480060");
+}
+
 // ---- Home addresses ---------------------------------------------------------------
 
 #[test]
@@ -344,9 +367,28 @@ fn business_signature_address_and_phone_are_clean() {
 }
 
 #[test]
+fn signature_with_contact_labels_is_an_organisation() {
+    // No company word, but a contact block (Tel, e-mail) after the sign-off.
+    clean(
+        "Thanks for your order.\n\nBest wishes,\nSam Patel\nPatel & Daughter\n\
+         27 Market Street, Otley LS21 3AF\nTel: 01943 496000 | sam@patel.example.co.uk\n",
+    );
+    // A parent's address in the body is still found.
+    only(
+        "Hello, we have moved to 27 Birch Close, Otley LS21 3AF.\n\nThanks,\nSam",
+        "personal_data/home_address",
+    );
+}
+
+#[test]
 fn venue_and_postcode_without_street_are_clean() {
     clean("The trip is to Fountains Hall, Ripon HG4 3DY. The coach leaves at 8.45am.");
     clean("The match is held at 12 Station Road, Leeds LS1 4DY (venue: Leeds Sports Centre).");
+    clean("Parking for parents' evening is at 3 Mill Lane, Leeds LS2 7AB.");
+    only(
+        "Please update his address to 4 Church Lane, Leeds LS2 7AB.",
+        "personal_data/home_address",
+    );
 }
 
 #[test]
@@ -387,6 +429,22 @@ fn personal_mobile_with_context() {
     );
     only(
         "Emergency contact (grandma, home): 0113 496 0871",
+        "personal_data/phone_number",
+    );
+}
+
+#[test]
+fn more_phone_contexts() {
+    only(
+        "Home: 0113 496 0872, Work: 0113 496 0500",
+        "personal_data/phone_number",
+    );
+    only(
+        "Dad - 07700 900124 (after 5pm)",
+        "personal_data/phone_number",
+    );
+    only(
+        "You can reach me on 07700900125.",
         "personal_data/phone_number",
     );
 }
@@ -485,6 +543,15 @@ fn contact_sheet_columns_give_context() {
             "personal_data/pupil_list"
         ]
     );
+}
+
+#[test]
+fn supplier_contact_sheet_is_not_personal() {
+    let csv = "Company,Service,Phone,Address\n\
+               Dales Catering,Lunches,07700 900501,\"4 Mill Road, York YO26 7NH\"\n\
+               Acorn Print,Printing,07700 900502,\"9 Canal Street, Leeds LS1 2AB\"\n";
+    let f = run_segments(vec![sheet("attachment:suppliers.csv", csv)], None);
+    assert!(f.is_empty(), "{f:#?}");
 }
 
 #[test]
@@ -670,10 +737,25 @@ fn pd_dump() {
             );
             println!("{}", s.text);
         }
-        println!(
-            "--- findings: {:#?}",
-            run_segments(m.texts.clone(), m.encrypted)
-        );
+        let start = std::time::Instant::now();
+        let found = run_segments(m.texts.clone(), m.encrypted);
+        println!("--- findings ({:?}): {found:#?}", start.elapsed());
+        let cl = crate::detect::chain_letter::ChainLetter::new(&RuleSource::embedded()).unwrap();
+        let (_, config) = detector();
+        let envelope = Envelope::default();
+        let domains = SchoolDomains::new(config);
+        let identity = identify(config, &domains, &envelope, &m);
+        let ctx = ScanContext {
+            envelope: &envelope,
+            message: &m,
+            identity: &identity,
+            domains: &domains,
+            config,
+        };
+        let start = std::time::Instant::now();
+        let mut out = Vec::new();
+        cl.inspect(&ctx, &mut out).unwrap();
+        println!("--- chain letter ({:?}): {out:#?}", start.elapsed());
     }
 }
 
