@@ -326,6 +326,83 @@ fn outbound_mail_loses_the_login_comment_but_keeps_its_received_header() {
 }
 
 #[test]
+fn eight_bit_smtputf8_and_leading_dots_pass_through_unchanged() {
+    let sink = Sink::start();
+    let r = relay(&sink);
+    let body = "From: Zoë <d.price@oakfield.sch.uk>\r\nTo: office@oakfield.sch.uk\r\nSubject: Café trip\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nThe café opens at 9.\r\n.\r\n..two dots\r\n.leading dot\r\nEnd — thanks\r\n";
+    let raw = from_staff(body.as_bytes(), "4QUTF1", OFFICE);
+    let mut c = Client::connect(r.addr);
+    c.reply();
+    c.cmd("EHLO postfix.test");
+    assert!(
+        c.cmd("XFORWARD ADDR=192.0.2.10 IDENT=4QUTF1")
+            .starts_with("250")
+    );
+    let mail = c.cmd("MAIL FROM:<d.price@oakfield.sch.uk> BODY=8BITMIME SMTPUTF8");
+    assert!(mail.starts_with("250"), "{mail}");
+    let rcpt = c.cmd("RCPT TO:<zoë@oakfield.sch.uk>");
+    assert!(rcpt.starts_with("250"), "{rcpt}");
+    assert!(c.cmd("XFORWARD ADDR=192.0.2.99").starts_with("503 5.5.1"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    let reply = c.data(&raw);
+    assert!(reply.starts_with("250 2.0.0 Ok: 4QUTF1 relayed"), "{reply}");
+    let got = sink.messages();
+    assert_eq!(got.len(), 1);
+    assert_passed_unchanged(&got[0].data, &raw, "pass");
+    assert_eq!(
+        got[0].mail,
+        "MAIL FROM:<d.price@oakfield.sch.uk> BODY=8BITMIME SMTPUTF8"
+    );
+    assert_eq!(got[0].rcpts, vec!["RCPT TO:<zoë@oakfield.sch.uk>"]);
+}
+
+#[test]
+fn sighup_reloads_a_good_config_and_keeps_the_old_one_on_error() {
+    let sink = Sink::start();
+    let r = relay(&sink);
+    let profane = b"From: Sam <sam@example.com>\r\nTo: office@oakfield.sch.uk\r\nSubject: The trip\r\n\r\nThis trip was shit.\r\n";
+    let good = std::fs::read_to_string(r.config_path()).unwrap();
+
+    std::fs::write(r.config_path(), "[relay]\nlisten = \"nonsense\"\n").unwrap();
+    r.signal(libc::SIGHUP);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !r.log().contains("reload refused") {
+        assert!(std::time::Instant::now() < deadline, "{}", r.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(r.log().contains("relay.listen"), "{}", r.log());
+    let reply = send_mail(r.addr, "sam@example.com", &[OFFICE], "4QHUP1", profane);
+    assert!(reply.starts_with("250"), "{reply}");
+    assert!(
+        sink.messages()[0]
+            .text()
+            .contains("Subject: [Flagged: profanity] The trip")
+    );
+
+    let changed = good.replace(
+        "[relay]\n",
+        "[relay]\ntag_subject_prefix = \"[Check: {categories}]\"\n",
+    );
+    std::fs::write(r.config_path(), changed).unwrap();
+    r.signal(libc::SIGHUP);
+    while !r.log().contains("configuration and rules reloaded") {
+        assert!(std::time::Instant::now() < deadline, "{}", r.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let reply = send_mail(r.addr, "sam@example.com", &[OFFICE], "4QHUP2", profane);
+    assert!(reply.starts_with("250"), "{reply}");
+    let got = sink.messages();
+    assert_eq!(got.len(), 2);
+    assert!(
+        got[1]
+            .text()
+            .contains("Subject: [Check: profanity] The trip"),
+        "{}",
+        got[1].text()
+    );
+}
+
+#[test]
 fn sigterm_stops_cleanly() {
     let sink = Sink::start();
     let mut r = relay(&sink);

@@ -144,16 +144,14 @@ impl Session {
             (settings.relay.idle_timeout(), false)
         };
         let mut shutdown = self.shared.shutdown.clone();
-        let mut chunk = [0u8; READ_CHUNK];
+        // Read straight into the input buffer: no per-session stack buffer.
+        self.input.reserve(READ_CHUNK);
         tokio::select! {
-            r = tokio::time::timeout(limit, self.stream.read(&mut chunk)) => match r {
+            r = tokio::time::timeout(limit, self.stream.read_buf(&mut self.input)) => match r {
                 Err(_) if is_total => Ok(ReadOutcome::TooLong),
                 Err(_) => Ok(ReadOutcome::Idle),
                 Ok(Ok(0)) => Ok(ReadOutcome::Closed),
-                Ok(Ok(n)) => {
-                    self.input.extend_from_slice(&chunk[..n]);
-                    Ok(ReadOutcome::Data)
-                }
+                Ok(Ok(_)) => Ok(ReadOutcome::Data),
                 Ok(Err(e)) => Err(e),
             },
             () = crate::serve::stopped(&mut shutdown) => Ok(ReadOutcome::Shutdown),
@@ -307,6 +305,7 @@ impl Session {
             },
             Request::Rset => {
                 self.reset().await;
+                self.xforward = XForward::default();
                 self.reply("250 2.0.0 Ok\r\n");
             }
             Request::Noop { .. } => self.reply("250 2.0.0 Ok\r\n"),
@@ -429,6 +428,8 @@ impl Session {
             let span = info_span!("message", queue_id = queue_id.as_deref().unwrap_or("-"));
             self.deliver(txn, body.data).instrument(span).await
         };
+        // As in Postfix's smtpd, XFORWARD attributes describe one transaction.
+        self.xforward = XForward::default();
         self.reply(&reply);
         Ok(true)
     }
@@ -687,8 +688,7 @@ impl Body {
                     } else {
                         line
                     };
-                    let line = line.to_vec();
-                    self.keep(&line);
+                    self.keep(line);
                     self.at_line_start = true;
                     self.line_len = 0;
                 }
@@ -698,12 +698,12 @@ impl Body {
                         break false;
                     }
                     let part = if self.at_line_start && rest[0] == b'.' {
-                        rest[1..].to_vec()
+                        &rest[1..]
                     } else {
-                        rest.to_vec()
+                        rest
                     };
+                    self.keep(part);
                     pos = input.len();
-                    self.keep(&part);
                     self.at_line_start = false;
                     break false;
                 }

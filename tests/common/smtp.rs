@@ -158,6 +158,7 @@ impl Relay {
         let config_path = dir.path().join("hallmonitor.toml");
         std::fs::write(&config_path, config).expect("write config");
         let addr = free_addr();
+        let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr log");
         let mut child = Command::new(super::HALLMONITOR)
             .arg("--config")
             .arg(&config_path)
@@ -169,7 +170,7 @@ impl Relay {
             .env("HALLMONITOR_CLAMD", &opts.clamd)
             .env("HALLMONITOR_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start hallmonitor serve");
         let mut banner = String::new();
@@ -192,6 +193,22 @@ impl Relay {
             dir,
             child,
             banner,
+        }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("hallmonitor.toml")
+    }
+
+    /// What the relay wrote to stderr so far (its log).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// Send a signal to the relay process.
+    pub fn signal(&self, sig: i32) {
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
         }
     }
 
