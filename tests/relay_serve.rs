@@ -14,6 +14,7 @@ const OFFICE: &str = "office@oakfield.sch.uk";
 
 fn relay_with(sink: &Sink, relay: &[&str], limits: &[&str]) -> Relay {
     Relay::start(RelayOptions {
+        listen: None,
         next_hop: sink.addr,
         clamd: common::clamd().address(),
         relay: relay.iter().map(|s| s.to_string()).collect(),
@@ -138,6 +139,7 @@ fn eicar_is_quarantined_durably_and_never_delivered() {
 fn clamd_down_gives_451_and_delivers_nothing() {
     let sink = Sink::start();
     let r = Relay::start(RelayOptions {
+        listen: None,
         next_hop: sink.addr,
         clamd: "/nonexistent/hallmonitor/clamd.sock".into(),
         relay: vec![],
@@ -155,6 +157,7 @@ fn clamd_down_gives_451_and_delivers_nothing() {
 fn next_hop_down_gives_451() {
     let nowhere = free_addr();
     let r = Relay::start(RelayOptions {
+        listen: None,
         next_hop: nowhere,
         clamd: common::clamd().address(),
         relay: vec![],

@@ -137,6 +137,8 @@ pub struct Relay {
 
 /// How to start the relay.
 pub struct RelayOptions {
+    /// Listen here (default: a free port).
+    pub listen: Option<SocketAddr>,
     pub next_hop: SocketAddr,
     /// Value of `HALLMONITOR_CLAMD`.
     pub clamd: String,
@@ -157,7 +159,7 @@ impl Relay {
         );
         let config_path = dir.path().join("hallmonitor.toml");
         std::fs::write(&config_path, config).expect("write config");
-        let addr = free_addr();
+        let addr = opts.listen.unwrap_or_else(free_addr);
         let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr log");
         let mut child = Command::new(super::HALLMONITOR)
             .arg("--config")

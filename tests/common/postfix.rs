@@ -1,0 +1,232 @@
+//! A private Postfix instance for the relay tests (`postfix -c DIR start-fg`,
+//! no systemd, no syslog, no DNS), configured as a school's mail server with
+//! hallmonitor as its after-queue `content_filter` and a re-injection smtpd
+//! behind it, relaying everything to a sink on 127.0.0.1. The settings follow
+//! the testbed notes (chroot off, `maillog_file_prefixes`, a `postlog`
+//! service, short retry times so deferred mail is retried within a test).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Postfix {
+    pub dir: tempfile::TempDir,
+    /// The front smtpd (where "the Internet" and staff submit mail).
+    pub smtp: SocketAddr,
+    /// The re-injection smtpd hallmonitor relays to.
+    pub reinject: SocketAddr,
+    child: Child,
+}
+
+impl Postfix {
+    /// Start Postfix with `content_filter = scan:[127.0.0.1]:filter`, the
+    /// re-injection smtpd on `reinject` and `relayhost = [127.0.0.1]:sink`.
+    pub fn start(filter: SocketAddr, reinject: SocketAddr, sink: SocketAddr) -> Postfix {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let etc = d.join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::create_dir_all(d.join("data")).unwrap();
+        std::fs::create_dir_all(d.join("queue")).unwrap();
+        let _ = Command::new("chown")
+            .arg("postfix")
+            .arg(d.join("data"))
+            .status();
+        let smtp = crate::common::smtp::free_addr();
+        let main_cf = format!(
+            "compatibility_level = 3.6
+queue_directory = {q}
+data_directory = {data}
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+meta_directory = /etc/postfix
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mx.oakfield.sch.uk
+mydomain = oakfield.sch.uk
+myorigin = $myhostname
+mydestination =
+local_recipient_maps =
+alias_maps =
+alias_database =
+relayhost = [127.0.0.1]:{sink_port}
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+smtpd_recipient_restrictions =
+smtpd_peername_lookup = no
+smtp_dns_support_level = disabled
+biff = no
+append_dot_mydomain = no
+smtputf8_enable = yes
+message_size_limit = 52428800
+maillog_file = /dev/stdout
+maillog_file_prefixes = /var, /dev/stdout, /tmp, {dir}
+content_filter = scan:[127.0.0.1]:{filter_port}
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+queue_run_delay = 1s
+",
+            q = d.join("queue").display(),
+            data = d.join("data").display(),
+            dir = d.display(),
+            sink_port = sink.port(),
+            filter_port = filter.port(),
+        );
+        let master_cf = format!(
+            "{smtp} inet n - n - - smtpd
+pickup unix n - n 60 1 pickup
+cleanup unix n - n - 0 cleanup
+qmgr unix n - n 300 1 qmgr
+tlsmgr unix - - n 1000? 1 tlsmgr
+rewrite unix - - n - - trivial-rewrite
+bounce unix - - n - 0 bounce
+defer unix - - n - 0 bounce
+trace unix - - n - 0 bounce
+verify unix - - n - 1 verify
+flush unix n - n 1000? 0 flush
+proxymap unix - - n - - proxymap
+proxywrite unix - - n - 1 proxymap
+smtp unix - - n - - smtp
+relay unix - - n - - smtp
+showq unix n - n - - showq
+error unix - - n - - error
+retry unix - - n - - error
+discard unix - - n - - discard
+local unix - n n - - local
+virtual unix - n n - - virtual
+lmtp unix - - n - - lmtp
+anvil unix - - n - 1 anvil
+scache unix - - n - 1 scache
+postlog unix-dgram n - n - 1 postlogd
+scan unix - - n - 4 smtp
+  -o smtp_send_xforward_command=yes
+  -o disable_mime_output_conversion=yes
+  -o smtp_generic_maps=
+{reinject} inet n - n - 10 smtpd
+  -o content_filter=
+  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters
+  -o smtpd_milters=
+  -o smtpd_helo_restrictions=
+  -o smtpd_client_restrictions=
+  -o smtpd_sender_restrictions=
+  -o smtpd_recipient_restrictions=permit_mynetworks,reject
+  -o smtpd_relay_restrictions=permit_mynetworks,reject
+  -o mynetworks=127.0.0.0/8
+  -o smtpd_authorized_xforward_hosts=127.0.0.0/8
+"
+        );
+        std::fs::write(etc.join("main.cf"), main_cf).unwrap();
+        std::fs::write(etc.join("master.cf"), master_cf).unwrap();
+        let check = Command::new("/usr/sbin/postfix")
+            .arg("-c")
+            .arg(&etc)
+            .arg("check")
+            .output()
+            .expect("postfix check (apt-get install postfix)");
+        assert!(
+            check.status.success(),
+            "postfix check failed in {}: {}",
+            etc.display(),
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let log = std::fs::File::create(d.join("maillog")).unwrap();
+        let child = Command::new("/usr/sbin/postfix")
+            .arg("-c")
+            .arg(&etc)
+            .arg("start-fg")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("postfix start-fg");
+        let pf = Postfix {
+            dir,
+            smtp,
+            reinject,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(pf.smtp).is_err()
+            || std::net::TcpStream::connect(pf.reinject).is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "postfix did not start: {}",
+                pf.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        pf
+    }
+
+    pub fn etc(&self) -> PathBuf {
+        self.dir.path().join("etc")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("maillog")).unwrap_or_default()
+    }
+
+    /// Queue ids of the messages in Postfix's queue (`postqueue -j`).
+    pub fn queue(&self) -> Vec<serde_json::Value> {
+        let out = Command::new("/usr/sbin/postqueue")
+            .arg("-c")
+            .arg(self.etc())
+            .arg("-j")
+            .output()
+            .expect("postqueue");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Ask Postfix to retry deferred mail now.
+    pub fn flush(&self) {
+        let _ = Command::new("/usr/sbin/postqueue")
+            .arg("-c")
+            .arg(self.etc())
+            .arg("-f")
+            .status();
+    }
+
+    /// Wait until `cond` holds, at most `secs` seconds.
+    pub fn wait_for(&self, secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !cond() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n--- maillog ---\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = Command::new("/usr/sbin/postfix")
+            .arg("-c")
+            .arg(self.etc())
+            .arg("stop")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! hallmonitor behind a real Postfix: mail submitted to Postfix's smtpd goes
+//! through the `scan` transport to `hallmonitor serve`, back into Postfix's
+//! re-injection smtpd, and on to a recording sink. Asserted at the sink, in
+//! the quarantine and in Postfix's queue (`postqueue -j`).
+
+mod common;
+#[path = "common/postfix.rs"]
+mod postfix;
+
+use common::smtp::{Client, Relay, RelayOptions, Sink, free_addr, read};
+use postfix::Postfix;
+
+const PARENT: &str = "helen.okafor@example.com";
+const OFFICE: &str = "office@oakfield.sch.uk";
+
+/// Submit a message to Postfix's front smtpd; returns the reply to DATA.
+fn submit(pf: &Postfix, from: &str, to: &str, raw: &[u8]) -> String {
+    let mut c = Client::connect(pf.smtp);
+    c.reply();
+    assert!(c.cmd("EHLO client.example").starts_with("250"));
+    assert!(c.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
+    let rcpt = c.cmd(&format!("RCPT TO:<{to}>"));
+    assert!(rcpt.starts_with("250"), "{rcpt}\n{}", pf.log());
+    assert!(c.cmd("DATA").starts_with("354"));
+    let reply = c.data(raw);
+    let _ = c.cmd("QUIT");
+    reply
+}
+
+/// The part of a message after the blank line that ends the header.
+fn body_of(raw: &[u8]) -> &[u8] {
+    let pos = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(raw.len(), |p| p + 4);
+    &raw[pos..]
+}
+
+struct Rig {
+    sink: Sink,
+    relay: Relay,
+    postfix: Postfix,
+}
+
+fn rig(clamd: String) -> Rig {
+    let sink = Sink::start();
+    let reinject = free_addr();
+    let relay = Relay::start(RelayOptions {
+        listen: None,
+        next_hop: reinject,
+        clamd,
+        relay: vec![],
+        limits: vec![],
+    });
+    let postfix = Postfix::start(relay.addr, reinject, sink.addr);
+    Rig {
+        sink,
+        relay,
+        postfix,
+    }
+}
+
+#[test]
+fn clean_mail_through_postfix_arrives_once_and_eicar_is_held() {
+    let r = rig(common::clamd().address());
+    let clean = read(&common::mail("clean-text.eml"));
+    let raw = String::from_utf8_lossy(&clean).replace("d.price@oakfield.sch.uk", PARENT);
+    let reply = submit(&r.postfix, PARENT, OFFICE, raw.as_bytes());
+    assert!(reply.starts_with("250"), "{reply}");
+    r.postfix
+        .wait_for(30, "delivery at the sink", || r.sink.messages().len() == 1);
+    let got = r.sink.messages();
+    let text = got[0].text();
+    assert!(text.starts_with("Received: "), "{text}");
+    assert!(text.contains("X-Hallmonitor-Verdict: pass\r\n"), "{text}");
+    assert_eq!(body_of(&got[0].data), body_of(raw.as_bytes()));
+    // Postfix told the next hop who the client was (XFORWARD end to end).
+    assert!(got[0].rcpts[0].contains(OFFICE));
+
+    let eicar = read(&common::mail("eicar-zip.eml"));
+    let reply = submit(&r.postfix, PARENT, OFFICE, &eicar);
+    assert!(reply.starts_with("250"), "{reply}");
+    r.postfix
+        .wait_for(30, "the quarantine", || r.relay.quarantined().len() == 1);
+    r.postfix
+        .wait_for(30, "an empty queue", || r.postfix.queue().is_empty());
+    assert_eq!(r.sink.messages().len(), 1, "the virus must never arrive");
+}
+
+#[test]
+fn clamd_down_defers_in_postfix_and_delivers_once_when_back() {
+    let sink = Sink::start();
+    let reinject = free_addr();
+    let listen = free_addr();
+    let mut down = Relay::start(RelayOptions {
+        listen: Some(listen),
+        next_hop: reinject,
+        clamd: "/nonexistent/hallmonitor/clamd.sock".into(),
+        relay: vec![],
+        limits: vec![],
+    });
+    let pf = Postfix::start(listen, reinject, sink.addr);
+    let clean = read(&common::mail("clean-text.eml"));
+    let raw = String::from_utf8_lossy(&clean).replace("d.price@oakfield.sch.uk", PARENT);
+    assert!(submit(&pf, PARENT, OFFICE, raw.as_bytes()).starts_with("250"));
+    pf.wait_for(30, "a deferral", || {
+        pf.queue()
+            .iter()
+            .any(|m| m["queue_name"] == "deferred" || m.to_string().contains("451"))
+    });
+    assert!(sink.messages().is_empty());
+    down.stop();
+    let _up = Relay::start(RelayOptions {
+        listen: Some(listen),
+        next_hop: reinject,
+        clamd: common::clamd().address(),
+        relay: vec![],
+        limits: vec![],
+    });
+    pf.flush();
+    pf.wait_for(30, "delivery after clamd is back", || {
+        sink.messages().len() == 1 && pf.queue().is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(sink.messages().len(), 1, "delivered exactly once");
+}
