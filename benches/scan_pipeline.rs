@@ -217,7 +217,7 @@ fn base64(data: &[u8]) -> String {
 
 fn xlsx_message(xlsx: &[u8]) -> Vec<u8> {
     format!(
-        "From: Mr Tom Reed <t.reed@school.example.sch.uk>\r\n\
+        "From: Ms Jane Carter <j.carter@school.example.sch.uk>\r\n\
          To: Bursar <bursar@school.example.sch.uk>\r\n\
          Subject: Science stock check\r\n\
          Message-ID: <bench-xlsx@school.example.sch.uk>\r\n\
