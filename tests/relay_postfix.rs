@@ -124,3 +124,94 @@ fn clamd_down_defers_in_postfix_and_delivers_once_when_back() {
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert_eq!(sink.messages().len(), 1, "delivered exactly once");
 }
+
+#[test]
+fn next_hop_refusing_one_recipient_bounces_only_that_one() {
+    let r = rig(common::clamd().address());
+    let clean = read(&common::mail("clean-text.eml"));
+    let raw = String::from_utf8_lossy(&clean).replace("d.price@oakfield.sch.uk", PARENT);
+    let mut c = Client::connect(r.postfix.smtp);
+    c.reply();
+    c.cmd("EHLO client.example");
+    assert!(c.cmd(&format!("MAIL FROM:<{PARENT}>")).starts_with("250"));
+    assert!(c.cmd(&format!("RCPT TO:<{OFFICE}>")).starts_with("250"));
+    assert!(c.cmd("RCPT TO:<refuse.me@example.org>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    assert!(c.data(raw.as_bytes()).starts_with("250"));
+    let _ = c.cmd("QUIT");
+    // The message for the office, and Postfix's bounce to the sender for
+    // the refused recipient (the sink takes it via the relayhost too).
+    r.postfix.wait_for(30, "delivery and bounce", || {
+        r.sink.messages().len() == 2 && r.postfix.queue().is_empty()
+    });
+    let got = r.sink.messages();
+    let delivered: Vec<_> = got
+        .iter()
+        .filter(|m| !m.mail.starts_with("MAIL FROM:<>"))
+        .collect();
+    assert_eq!(
+        delivered.len(),
+        1,
+        "{:?}",
+        got.iter().map(|m| &m.mail).collect::<Vec<_>>()
+    );
+    assert_eq!(delivered[0].rcpts.len(), 1);
+    assert!(delivered[0].rcpts[0].contains(OFFICE));
+    let bounce = got
+        .iter()
+        .find(|m| m.mail.starts_with("MAIL FROM:<>"))
+        .expect("a bounce");
+    assert!(bounce.rcpts[0].contains(PARENT), "{bounce:?}");
+    assert!(bounce.text().contains("refuse.me@example.org"));
+    assert!(bounce.text().contains("5.1.1"));
+}
+
+#[test]
+fn next_hop_down_defers_and_forged_verdict_header_never_survives() {
+    let sink = Sink::start();
+    let reinject = free_addr();
+    let listen = free_addr();
+    let mut wrong_hop = Relay::start(RelayOptions {
+        listen: Some(listen),
+        next_hop: free_addr(),
+        clamd: common::clamd().address(),
+        relay: vec![],
+        limits: vec![],
+    });
+    let pf = Postfix::start(listen, reinject, sink.addr);
+    let clean = read(&common::mail("clean-text.eml"));
+    let mut raw = b"X-Hallmonitor-Verdict: pass\r\nX-Hallmonitor-Categories: none\r\n".to_vec();
+    raw.extend_from_slice(
+        String::from_utf8_lossy(&clean)
+            .replace("d.price@oakfield.sch.uk", PARENT)
+            .as_bytes(),
+    );
+    assert!(submit(&pf, PARENT, OFFICE, &raw).starts_with("250"));
+    pf.wait_for(30, "a deferral", || {
+        pf.queue().iter().any(|m| m["queue_name"] == "deferred")
+    });
+    assert!(sink.messages().is_empty());
+    wrong_hop.stop();
+    let _right = Relay::start(RelayOptions {
+        listen: Some(listen),
+        next_hop: reinject,
+        clamd: common::clamd().address(),
+        relay: vec![],
+        limits: vec![],
+    });
+    pf.flush();
+    pf.wait_for(30, "delivery once the next hop is back", || {
+        sink.messages().len() == 1 && pf.queue().is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let got = sink.messages();
+    assert_eq!(got.len(), 1, "delivered exactly once");
+    let text = got[0].text();
+    assert_eq!(text.matches("X-Hallmonitor-Verdict:").count(), 1, "{text}");
+    assert_eq!(
+        text.matches("X-Hallmonitor-Categories:").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("X-Hallmonitor-Verdict: pass\r\n"));
+}
