@@ -31,7 +31,7 @@ use super::{DetectError, Detector, ScanContext};
 use crate::finding::{Category, Finding, Severity};
 use crate::mask;
 use crate::rules::{RuleFile, RuleSource, RulesError};
-use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::dfa::DFA;
 use aho_corasick::{Anchored, MatchKind, StartKind};
 use normalize::{MASK, OTHER_WORD, RUN_BITS, SOFT_BOUNDARY};
@@ -150,10 +150,72 @@ pub struct Profanity {
     contexts: Vec<Vec<Vec<u8>>>,
 }
 
-/// The automaton and its unanchored start state.
+/// The automaton, its unanchored start state and its longest pattern.
 struct Matcher {
     dfa: DFA,
-    start: aho_corasick::automaton::StateID,
+    start: StateID,
+    max_pattern_len: usize,
+}
+
+impl Matcher {
+    /// Call `on_match(end, state)` for every match state the text reaches.
+    ///
+    /// A DFA walk is a chain of dependent loads (next state = table[state + byte class]), so
+    /// one walk cannot go faster than the load latency. Long texts are cut into four
+    /// quarters walked in lockstep, which lets the CPU overlap the four chains. Each walk
+    /// starts `max_pattern_len - 1` bytes before its quarter, so a match that straddles a
+    /// boundary is still seen whole, and reports only matches that end in its own quarter,
+    /// so every match is reported exactly once.
+    fn walk(&self, hay: &[u8], mut on_match: impl FnMut(usize, StateID)) {
+        const LANES: usize = 4;
+        let dfa = &self.dfa;
+        let len = hay.len();
+        if len < 1024 {
+            let mut sid = self.start;
+            for (i, &b) in hay.iter().enumerate() {
+                sid = dfa.next_state(Anchored::No, sid, b);
+                if dfa.is_special(sid) && dfa.is_match(sid) {
+                    on_match(i + 1, sid);
+                }
+            }
+            return;
+        }
+        let overlap = self.max_pattern_len.saturating_sub(1);
+        let chunk = len.div_ceil(LANES);
+        let mut pos = [0usize; LANES];
+        let mut stop = [0usize; LANES];
+        let mut report_after = [0usize; LANES];
+        let mut sid = [self.start; LANES];
+        for l in 0..LANES {
+            report_after[l] = (l * chunk).min(len);
+            pos[l] = report_after[l].saturating_sub(overlap);
+            stop[l] = ((l + 1) * chunk).min(len);
+        }
+        let steps = (0..LANES)
+            .map(|l| stop[l].saturating_sub(pos[l]))
+            .min()
+            .unwrap_or(0);
+        for _ in 0..steps {
+            for l in 0..LANES {
+                let p = pos[l];
+                sid[l] = dfa.next_state(Anchored::No, sid[l], hay[p]);
+                pos[l] = p + 1;
+                if dfa.is_special(sid[l]) && dfa.is_match(sid[l]) && p + 1 > report_after[l] {
+                    on_match(p + 1, sid[l]);
+                }
+            }
+        }
+        for l in 0..LANES {
+            while pos[l] < stop[l] {
+                let p = pos[l];
+                sid[l] = dfa.next_state(Anchored::No, sid[l], hay[p]);
+                pos[l] = p + 1;
+                if dfa.is_special(sid[l]) && dfa.is_match(sid[l]) && p + 1 > report_after[l] {
+                    on_match(p + 1, sid[l]);
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Profanity {
@@ -451,7 +513,12 @@ impl Profanity {
                 .build(&builder.patterns)
                 .map_err(|e| build_error(&e))?;
             let start = dfa.start_state(Anchored::No).map_err(|e| build_error(&e))?;
-            Some(Matcher { dfa, start })
+            let max_pattern_len = builder.patterns.iter().map(Vec::len).max().unwrap_or(1);
+            Some(Matcher {
+                dfa,
+                start,
+                max_pattern_len,
+            })
         };
         Ok(Profanity {
             automaton,
@@ -554,15 +621,8 @@ impl Profanity {
         } = scratch;
         let norm = normalized.text();
         let meta = normalized.meta();
-        // The automaton walk: one transition per byte; only match states leave the loop.
         let dfa = &ac.dfa;
-        let mut sid = ac.start;
-        for (i, &b) in norm.iter().enumerate() {
-            sid = dfa.next_state(Anchored::No, sid, b);
-            if !dfa.is_special(sid) || !dfa.is_match(sid) {
-                continue;
-            }
-            let e = i + 1;
+        ac.walk(norm, |e, sid| {
             for k in 0..dfa.match_len(sid) {
                 let pid = dfa.match_pattern(sid, k);
                 let s = e - dfa.pattern_len(pid);
@@ -570,7 +630,7 @@ impl Profanity {
                     self.verify(entries, norm, meta, s, e, candidates, allowed);
                 }
             }
-        }
+        });
         if scratch.candidates.is_empty() {
             return;
         }

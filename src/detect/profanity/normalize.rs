@@ -279,16 +279,15 @@ impl Normalized {
         let bytes = src.as_bytes();
         self.room(bytes.len() + 1);
         let mut n = 0usize;
-        // The last two output bytes (a space stands for "nothing yet"), the last one's start
-        // and run length.
-        let mut last = b' ';
-        let mut prev2 = b' ';
+        // The last output byte (0: none yet), its start and its run length.
+        let mut last = 0u8;
         let mut cur_start = 0u32;
         let mut cur_run = 0u8;
         let mut k = 0;
         loop {
-            // Letters and separators, collapsing repeats, with as few data-dependent branches
-            // and loop-carried dependencies as possible: this loop sees nearly every byte.
+            // Letters and separators, collapsing repeats. This loop sees nearly every byte, so
+            // it keeps few values live (they must stay in registers) and has no
+            // data-dependent branch except the rare way out.
             let special = {
                 let text = &mut self.text[..];
                 let start = &mut self.start[..];
@@ -306,17 +305,18 @@ impl Normalized {
                         k += 1;
                         continue;
                     }
-                    let is_sep = c == b' ';
                     // A one-letter word (`a`, `I`, or the `f` of `f u c k`) that is not
                     // followed by a plain word goes the slow way.
-                    if is_sep & (last > b' ') & (prev2 == b' ') && {
-                        let next = skip_fast_seps(bytes, k);
+                    let next_is_sep = bytes.get(k + 1).is_some_and(|&nb| fast_sep(nb));
+                    if (last <= b' ') & (c != b' ') & next_is_sep && {
+                        let next = skip_fast_seps(bytes, k + 1);
                         next < bytes.len() && fast_word(bytes, next).is_none()
                     } {
                         break true;
                     }
-                    let same = (c == last) & (n != 0);
-                    cur_run = if same { (cur_run + 1).min(3) } else { 1 };
+                    let same = c == last;
+                    // Branch-free: run + 1 after a repeat, else 1.
+                    cur_run = ((cur_run & 0u8.wrapping_sub(u8::from(same))) + 1).min(3);
                     let idx = n - usize::from(same);
                     text[idx] = c;
                     meta[idx] = cur_run;
@@ -326,7 +326,6 @@ impl Normalized {
                         end[idx] = k as u32 + 1;
                     }
                     n = idx + 1;
-                    prev2 = if same { prev2 } else { last };
                     last = c;
                     k += 1;
                 }
@@ -348,8 +347,7 @@ impl Normalized {
             let r = region_end(bytes, from).max(k + 1).min(bytes.len());
             n = self.region::<MAP>(src, from, r, n);
             self.room(n + (bytes.len() - r) + 1);
-            last = if n > 0 { self.text[n - 1] } else { b' ' };
-            prev2 = if n > 1 { self.text[n - 2] } else { b' ' };
+            last = if n > 0 { self.text[n - 1] } else { 0 };
             cur_start = if n > 0 { self.start[n - 1] } else { 0 };
             cur_run = if n > 0 {
                 self.meta[n - 1] & RUN_BITS
