@@ -172,6 +172,34 @@ fn bad_patterns_and_settings_name_the_line() {
 }
 
 #[test]
+fn gate_skips_messages_that_ask_nothing_to_be_passed_on() {
+    let with_gate = detector();
+    assert!(with_gate.gate.is_some());
+    // Weak phrases only, and no word about passing anything on: not even scored.
+    let m = msg(
+        "Birthday",
+        "Make a wish! Bad luck about the rain, it's not a joke.",
+    );
+    assert_eq!(score(&m).phrases, 0);
+    // The same rules without the gate score the phrases (and still do not flag them).
+    let text = crate::rules::RuleSource::embedded()
+        .load("chain_letter.txt")
+        .unwrap()
+        .text;
+    let ungated = RuleFile {
+        origin: "test".into(),
+        text: Cow::Owned(
+            text.lines()
+                .filter(|l| !l.starts_with("gate "))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+    };
+    let d = ChainLetter::from_file(&ungated).unwrap();
+    assert!(d.gate.is_none());
+}
+
+#[test]
 fn shipped_rules_parse_with_documented_settings() {
     let d = detector();
     assert_eq!(d.scoring().threshold, 10);
@@ -295,10 +323,10 @@ fn evidence_lists_phrases_and_structure() {
 
 #[test]
 fn phrases_in_both_bodies_count_once() {
-    let mut m = msg("x", "make a wish");
+    let mut m = msg("x", "make a wish and pass it on");
     m.texts
-        .push(("body", TextSource::Html, "Make a wish!".into()));
-    assert_eq!(score(&m).phrases, 4);
+        .push(("body", TextSource::Html, "Make a wish! Pass it on.".into()));
+    assert_eq!(score(&m).phrases, 8);
 }
 
 #[test]
@@ -540,6 +568,21 @@ fn cl_speed() {
             "chain_letter: {best:.1} µs per message ({} bytes)",
             text.len()
         );
+        let gated: String = text.replace("forward", "reply").replace("send", "read");
+        let g = Msg {
+            subject: "Spring concert",
+            texts: vec![("body", TextSource::Body, gated)],
+            forwarded_depth: 0,
+            recipients: 3,
+        };
+        with_ctx(&g, |gctx| {
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(d.score(gctx));
+            }
+            let per = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+            println!("  without a passing-on word: {per:.1} µs");
+        });
         let norm = normalise(&text);
         let start = std::time::Instant::now();
         for _ in 0..n {
