@@ -496,11 +496,11 @@ impl Session {
                     strip_auth_comment: settings.relay.strip_auth_header_outbound
                         && verdict.direction == Direction::Outbound,
                 };
-                let out = headers::rewrite(&raw, &edits);
+                let (header, body_start) = headers::rewrite_header(&raw, &edits);
                 let Some(mut hop) = txn.hop.take() else {
                     return "451 4.4.2 Next hop failed, try again later\r\n".into();
                 };
-                let result = hop.data(&out).await;
+                let result = hop.data(&[&header, &raw[body_start..]]).await;
                 hop.quit().await;
                 match result {
                     Ok(r) if r.is_positive() => {

@@ -83,13 +83,22 @@ pub fn received_headers(raw: &[u8]) -> Vec<String> {
 
 /// Apply `edits` to `raw`; the body is copied unchanged.
 pub fn rewrite(raw: &[u8], edits: &Edits<'_>) -> Vec<u8> {
-    let (header, rest) = split(raw);
+    let (mut out, body_start) = rewrite_header(raw, edits);
+    out.extend_from_slice(&raw[body_start..]);
+    out
+}
+
+/// The new header section, and where in `raw` the unchanged rest (from the
+/// blank line on) starts. Sending the two parts separately avoids copying a
+/// large body just to change a few header lines.
+pub fn rewrite_header(raw: &[u8], edits: &Edits<'_>) -> (Vec<u8>, usize) {
+    let (header, _) = split(raw);
     let crlf: &[u8] = if header.windows(2).any(|w| w == b"\r\n") || header.is_empty() {
         b"\r\n"
     } else {
         b"\n"
     };
-    let mut out = Vec::with_capacity(raw.len() + 256);
+    let mut out = Vec::with_capacity(header.len() + 256);
     for (name, value) in &edits.add {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
@@ -127,8 +136,7 @@ pub fn rewrite(raw: &[u8], edits: &Edits<'_>) -> Vec<u8> {
         out.extend_from_slice(encode_if_needed(prefix).as_bytes());
         out.extend_from_slice(crlf);
     }
-    out.extend_from_slice(rest);
-    out
+    (out, header.len())
 }
 
 /// Header values we write must stay one line.

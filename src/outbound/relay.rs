@@ -228,30 +228,40 @@ impl NextHop {
             .map_err(|source| RelayError::Session { addr, source })
     }
 
-    /// Send the message; the reply is the next hop's verdict on it.
-    pub async fn data(&mut self, message: &[u8]) -> Result<Reply, RelayError> {
+    /// Send the message, given as consecutive parts (our new header and the
+    /// unchanged rest); the reply is the next hop's verdict on it.
+    pub async fn data(&mut self, parts: &[&[u8]]) -> Result<Reply, RelayError> {
         let r = self.cmd("DATA\r\n".into()).await?;
         if r.code != 354 {
             return Ok(r);
         }
         let addr = self.addr;
-        let stuffed = dot_stuff(message);
         let timeout = self.client.timeout;
+        let stream = &mut self.client.stream;
         let send = async {
-            self.client
-                .stream
-                .write_all(&stuffed)
-                .await
-                .map_err(|source| RelayError::Io { addr, source })?;
-            self.client
-                .read()
-                .await
-                .map_err(|source| RelayError::Session { addr, source })
+            let mut stuffer = DotStuffer::default();
+            let mut buf = Vec::with_capacity(WRITE_CHUNK + 1024);
+            for part in parts {
+                for piece in part.chunks(WRITE_CHUNK) {
+                    stuffer.push(piece, &mut buf);
+                    if buf.len() >= WRITE_CHUNK {
+                        stream.write_all(&buf).await?;
+                        buf.clear();
+                    }
+                }
+            }
+            stuffer.finish(&mut buf);
+            stream.write_all(&buf).await
         };
         tokio::time::timeout(timeout, send)
             .await
             .map_err(|_| RelayError::Timeout { addr })?
+            .map_err(|source| RelayError::Io { addr, source })?;
+        tokio::time::timeout(timeout, self.client.read())
+            .await
+            .map_err(|_| RelayError::Timeout { addr })?
             .map(Reply::from)
+            .map_err(|source| RelayError::Session { addr, source })
     }
 
     /// End the session politely; errors do not matter any more.
@@ -260,22 +270,51 @@ impl NextHop {
     }
 }
 
-/// SMTP transparency (RFC 5321 4.5.2) plus the end-of-data line. A message
-/// that does not end with a line break gets CRLF, as the terminator needs it.
+/// Bytes written to the next hop per `write` call while sending DATA: the
+/// message is streamed in pieces, never copied whole.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+/// SMTP transparency (RFC 5321 4.5.2) over a message given in pieces.
+#[derive(Debug)]
+struct DotStuffer {
+    at_line_start: bool,
+}
+
+impl Default for DotStuffer {
+    fn default() -> Self {
+        DotStuffer {
+            at_line_start: true,
+        }
+    }
+}
+
+impl DotStuffer {
+    fn push(&mut self, piece: &[u8], out: &mut Vec<u8>) {
+        for &b in piece {
+            if self.at_line_start && b == b'.' {
+                out.push(b'.');
+            }
+            out.push(b);
+            self.at_line_start = b == b'\n';
+        }
+    }
+
+    /// The end-of-data line; a message not ending in a line break gets CRLF,
+    /// as the terminator needs one.
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        if !self.at_line_start {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+    }
+}
+
+/// The whole DATA content for `message` (dot-stuffed, terminated).
 pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len() + message.len() / 64 + 5);
-    let mut at_line_start = true;
-    for &b in message {
-        if at_line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        at_line_start = b == b'\n';
-    }
-    if !at_line_start {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
+    let mut s = DotStuffer::default();
+    s.push(message, &mut out);
+    s.finish(&mut out);
     out
 }
 
@@ -288,6 +327,17 @@ mod tests {
         assert_eq!(dot_stuff(b"a\r\n.b\r\n"), b"a\r\n..b\r\n.\r\n");
         assert_eq!(dot_stuff(b".x"), b"..x\r\n.\r\n");
         assert_eq!(dot_stuff(b""), b".\r\n");
+    }
+
+    #[test]
+    fn stuffing_carries_line_starts_across_pieces() {
+        let mut s = DotStuffer::default();
+        let mut out = Vec::new();
+        s.push(b"a\r\n", &mut out);
+        s.push(b".b\r", &mut out);
+        s.push(b"\n.", &mut out);
+        s.finish(&mut out);
+        assert_eq!(out, b"a\r\n..b\r\n..\r\n.\r\n");
     }
 
     #[test]
