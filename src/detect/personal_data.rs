@@ -790,6 +790,25 @@ impl PersonalData {
             if self.s.not_home.found_in(&text[nh..addr_start]) {
                 continue;
             }
+            // A house number and street with nothing saying "address" or "lives at":
+            // the sentence around it must not be an event notice ("The disco is at
+            // the Civic Hall, 2 Market Place, Otley LS21 3AQ, 6-8pm").
+            if keyword.is_none() && !forced {
+                let back = floor_boundary(text, addr_start.saturating_sub(200));
+                let lead = &text[back..addr_start];
+                let lead = lead
+                    .rfind(['.', '!', '?'])
+                    .or_else(|| lead.rfind("\n\n"))
+                    .map_or(lead, |p| &lead[p + 1..]);
+                let fwd = ceil_boundary(text, m.end() + 80);
+                let tail = &text[m.end()..fwd];
+                let tail = tail
+                    .find(['.', '!', '?', '\n'])
+                    .map_or(tail, |p| &tail[..p]);
+                if self.s.events.found_in(lead) || self.s.events.found_in(tail) {
+                    continue;
+                }
+            }
             hits.push(Hit {
                 kind: Kind::Address,
                 shown: mask::identifier(&pc),

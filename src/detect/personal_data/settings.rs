@@ -132,6 +132,7 @@ struct AddressToml {
     columns: Vec<String>,
     street_words: Vec<String>,
     not_home: Vec<String>,
+    events: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,6 +194,7 @@ pub struct Settings {
     pub address: KindWords,
     pub street_words: Vec<String>,
     pub not_home: KeywordSet,
+    pub events: KeywordSet,
     pub phone: KindWords,
     pub mobile_keywords: KeywordSet,
     pub not_personal: KeywordSet,
@@ -292,6 +294,7 @@ impl Settings {
             },
             street_words: lower(&f.home_address.street_words),
             not_home: set("home_address", &f.home_address.not_home)?,
+            events: set("home_address", &f.home_address.events)?,
             phone: KindWords {
                 keywords: set("phone_number", &f.phone_number.keywords)?,
                 columns: set("phone_number", &f.phone_number.columns)?,

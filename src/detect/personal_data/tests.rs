@@ -385,6 +385,10 @@ fn venue_and_postcode_without_street_are_clean() {
     clean("The trip is to Fountains Hall, Ripon HG4 3DY. The coach leaves at 8.45am.");
     clean("The match is held at 12 Station Road, Leeds LS1 4DY (venue: Leeds Sports Centre).");
     clean("Parking for parents' evening is at 3 Mill Lane, Leeds LS2 7AB.");
+    clean(
+        "The Year 7 disco is on Friday at the Civic Hall, 2 Market Place, Otley LS21 3AQ, 6-8pm.",
+    );
+    clean("Otley LS21 3AQ hosts the gala: 2 Market Place, Otley LS21 3AQ. Tickets £3.");
     only(
         "Please update his address to 4 Church Lane, Leeds LS2 7AB.",
         "personal_data/home_address",
