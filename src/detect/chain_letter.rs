@@ -530,14 +530,19 @@ impl Detector for ChainLetter {
             .first()
             .map(|f| f.2.clone())
             .unwrap_or_else(|| "body".to_string());
-        let shown: Vec<String> = positive
-            .iter()
-            .take(4)
-            .map(|(_, m, _)| {
-                let short: String = m.chars().take(60).collect();
-                format!("\"{short}\"")
-            })
-            .collect();
+        // The strongest phrases, each shown once, leaving out any that is part of one
+        // already shown ("break the chain" inside "if you break the chain").
+        let mut shown: Vec<String> = Vec::new();
+        for (_, m, _) in &positive {
+            let short: String = m.chars().take(60).collect();
+            if !shown.iter().any(|s| s.contains(short.as_str())) {
+                shown.push(short);
+            }
+            if shown.len() == 4 {
+                break;
+            }
+        }
+        let shown: Vec<String> = shown.iter().map(|s| format!("\"{s}\"")).collect();
         let mut evidence = format!(
             "score {} (threshold {}): {}",
             score.total,
