@@ -1028,6 +1028,19 @@ impl PersonalData {
                 } else {
                     None
                 };
+                // A spreadsheet stores "07700 900123" typed as a number as 7700900123.
+                let restored;
+                let cell = match kind {
+                    Some(Kind::Phone)
+                        if cell.len() == 10
+                            && cell.bytes().all(|b| b.is_ascii_digit())
+                            && matches!(cell.as_bytes()[0], b'1' | b'2' | b'7') =>
+                    {
+                        restored = format!("0{cell}");
+                        restored.as_str()
+                    }
+                    _ => cell.as_str(),
+                };
                 match (sheet, kind) {
                     (true, k) => self.scan_text(cell, &Scope::sheet_cell(k), today, hits),
                     (false, Some(k)) => self.scan_text(cell, &Scope::cell(k), today, hits),

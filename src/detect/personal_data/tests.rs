@@ -550,6 +550,15 @@ fn contact_sheet_columns_give_context() {
 }
 
 #[test]
+fn phone_typed_as_a_number_in_a_sheet() {
+    let mut csv = String::from("Name,Parent mobile\n");
+    csv.push_str("Maya Osei,7700900123\n");
+    let f = run_segments(vec![sheet("attachment:contacts.xlsx#Sheet1", &csv)], None);
+    assert_eq!(rules(&f), ["personal_data/phone_number"]);
+    assert_eq!(f[0].evidence, "personal phone number 0770******3");
+}
+
+#[test]
 fn supplier_contact_sheet_is_not_personal() {
     let csv = "Company,Service,Phone,Address\n\
                Dales Catering,Lunches,07700 900501,\"4 Mill Road, York YO26 7NH\"\n\
