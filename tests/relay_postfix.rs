@@ -215,3 +215,89 @@ fn next_hop_down_defers_and_forged_verdict_header_never_survives() {
     );
     assert!(text.contains("X-Hallmonitor-Verdict: pass\r\n"));
 }
+
+/// A next hop that takes a whole message and then never answers: the relay
+/// is stuck between "message received" and "message accepted downstream".
+fn stalling_next_hop() -> (std::net::SocketAddr, std::sync::mpsc::Receiver<()>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let mut r = BufReader::new(conn);
+                let _ = w.write_all(b"220 stall\r\n");
+                let mut in_data = false;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if in_data {
+                        if line == ".\r\n" {
+                            let _ = tx.send(());
+                            // Never answer; hold the connection open.
+                            std::thread::sleep(std::time::Duration::from_secs(60));
+                            return;
+                        }
+                        continue;
+                    }
+                    let reply: &[u8] = if line.starts_with("EHLO") {
+                        b"250-stall\r\n250 8BITMIME\r\n"
+                    } else if line.starts_with("DATA") {
+                        in_data = true;
+                        b"354 go\r\n"
+                    } else {
+                        b"250 Ok\r\n"
+                    };
+                    let _ = w.write_all(reply);
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn relay_killed_before_the_next_hop_answered_loses_and_duplicates_nothing() {
+    let sink = Sink::start();
+    let reinject = free_addr();
+    let listen = free_addr();
+    let (stall, received) = stalling_next_hop();
+    let stuck = Relay::start(RelayOptions {
+        listen: Some(listen),
+        next_hop: stall,
+        clamd: common::clamd().address(),
+        relay: vec![],
+        limits: vec![],
+    });
+    let pf = Postfix::start(listen, reinject, sink.addr);
+    let clean = read(&common::mail("clean-text.eml"));
+    let raw = String::from_utf8_lossy(&clean).replace("d.price@oakfield.sch.uk", PARENT);
+    assert!(submit(&pf, PARENT, OFFICE, raw.as_bytes()).starts_with("250"));
+    received
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the message reached the stalling next hop");
+    stuck.signal(libc::SIGKILL);
+    pf.wait_for(30, "a deferral after the kill", || {
+        pf.queue().iter().any(|m| m["queue_name"] == "deferred")
+    });
+    let _up = Relay::start(RelayOptions {
+        listen: Some(listen),
+        next_hop: reinject,
+        clamd: common::clamd().address(),
+        relay: vec![],
+        limits: vec![],
+    });
+    pf.flush();
+    pf.wait_for(30, "delivery after restart", || {
+        sink.messages().len() == 1 && pf.queue().is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(sink.messages().len(), 1, "delivered exactly once");
+    drop(stuck);
+}
