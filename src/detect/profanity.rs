@@ -124,6 +124,9 @@ pub struct Hit {
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     s: u32,
+    /// Where the pattern itself starts (after a `[context]`); allowed spans must cover this
+    /// part, so "I'll shoot you an email" is saved by the allowed "shoot you an".
+    core: u32,
     e: u32,
     tier: Tier,
     masked: bool,
@@ -323,11 +326,12 @@ impl Builder {
                 // A later line overrides an earlier one: a school can re-grade a word.
                 (_, Origin::Listed, _, _) => *old = entry,
                 (Origin::Listed, Origin::Generated, _, _) => {}
-                // Two listed words share a masked form (`s*t`): keep the milder reading.
-                (Origin::Generated, Origin::Generated, Kind::Profane(a), Kind::Profane(b)) => {
-                    if b < a {
-                        *old = entry;
-                    }
+                // Two listed words share a masked form (`f*cking`: fucking or fecking): keep
+                // the graver reading — people mask the words they know are worst.
+                (Origin::Generated, Origin::Generated, Kind::Profane(a), Kind::Profane(b))
+                    if b > a =>
+                {
+                    *old = entry;
                 }
                 _ => {}
             },
@@ -565,11 +569,12 @@ impl Profanity {
         allowed: &mut Vec<(u32, u32)>,
     ) {
         for entry in entries {
-            if !runs_match(&entry.runs, &norm[s..e], &meta[s..e]) {
+            if !runs_match(&entry.runs, &norm[s..e], &meta[s..e], entry.mode) {
                 continue;
             }
             // With a context the hit starts where the context does; the context's own start
             // must be a word boundary.
+            let core = s;
             let s = match entry.context {
                 0 => {
                     if !mode_matches(entry.mode, norm, meta, s, e) {
@@ -597,6 +602,7 @@ impl Profanity {
                 Kind::Allow => allowed.push((s as u32, e as u32)),
                 Kind::Profane(tier) => candidates.push(Candidate {
                     s: s as u32,
+                    core: core as u32,
                     e: e as u32,
                     tier,
                     masked: entry.masked,
@@ -634,25 +640,28 @@ impl Profanity {
         if scratch.candidates.is_empty() {
             return;
         }
+        // Allow list: drop hits whose pattern lies inside an allowed span.
+        if !scratch.allowed.is_empty() {
+            scratch.candidates.sort_unstable_by_key(|c| c.core);
+            scratch.allowed.sort_unstable();
+            let mut p = 0;
+            let mut reach = 0u32;
+            let mut any_allowed = false;
+            for c in scratch.candidates.iter_mut() {
+                while p < scratch.allowed.len() && scratch.allowed[p].0 <= c.core {
+                    reach = reach.max(scratch.allowed[p].1);
+                    any_allowed = true;
+                    p += 1;
+                }
+                if any_allowed && reach >= c.e {
+                    c.alive = false;
+                }
+            }
+        }
         // Longest first at each start; equal spans: the graver tier first.
         scratch
             .candidates
             .sort_unstable_by(|a, b| a.s.cmp(&b.s).then(b.e.cmp(&a.e)).then(b.tier.cmp(&a.tier)));
-        // Allow list: drop hits lying inside an allowed span.
-        scratch.allowed.sort_unstable();
-        let mut p = 0;
-        let mut reach = 0u32;
-        let mut any_allowed = false;
-        for c in scratch.candidates.iter_mut() {
-            while p < scratch.allowed.len() && scratch.allowed[p].0 <= c.s {
-                reach = reach.max(scratch.allowed[p].1);
-                any_allowed = true;
-                p += 1;
-            }
-            if any_allowed && reach >= c.e {
-                c.alive = false;
-            }
-        }
         // A hit inside a longer live hit of at least the same severity is the same hit.
         let cands = &mut scratch.candidates;
         for i in 1..cands.len() {
@@ -677,17 +686,27 @@ impl Profanity {
 
 /// Does the text's letter-run profile fit the word's? A doubled letter in the word needs a
 /// doubled (or longer) run in the text; a single letter accepts a stretched run of three or
-/// more (`fuuuck`), and a doubled vowel in a word of four letters or more (`fuuck`), but not a
-/// doubled consonant (`Pratt` is a surname, not `prat`).
-fn runs_match(word: &[u8], text: &[u8], meta: &[u8]) -> bool {
-    let long = word.len() >= 4;
+/// more (`fuuuck`), and a doubled vowel in a word of five letters or more (`biitch`), but not
+/// a doubled consonant (`Pratt` is a surname, not `prat`) nor a doubled vowel in a short word
+/// (`woops` is not `wops`, `noob` is not `nob`).
+///
+/// When the word may run on (prefix and embedded modes), its last letter's run may go on
+/// into the rest of the word (`twat` in `twatted`, `shit` in `shitty`); when it may be
+/// preceded by more letters (suffix and embedded), likewise its first letter's run.
+fn runs_match(word: &[u8], text: &[u8], meta: &[u8], mode: Mode) -> bool {
+    let long = word.len() >= 5;
+    let open_start = matches!(mode, Mode::Suffix | Mode::Embedded);
+    let open_end = matches!(mode, Mode::Prefix | Mode::Embedded);
+    let last = word.len().saturating_sub(1);
     word.iter()
         .zip(text.iter().zip(meta))
-        .all(|(&want, (&c, &m))| {
+        .enumerate()
+        .all(|(i, (&want, (&c, &m)))| {
             let got = m & RUN_BITS;
+            let open = (i == 0 && open_start) || (i == last && open_end);
             match want {
                 0 => true,
-                1 => got != 2 || (long && matches!(c, b'a' | b'e' | b'i' | b'o' | b'u')),
+                1 => open || got != 2 || (long && matches!(c, b'a' | b'e' | b'i' | b'o' | b'u')),
                 _ => got >= 2,
             }
         })

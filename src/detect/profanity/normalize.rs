@@ -162,6 +162,13 @@ const FAST: [u8; 256] = {
 const FAST_SKIP: u8 = 0xFE;
 const FAST_SPECIAL: u8 = 0xFF;
 
+/// An apostrophe at `k` that starts the `'re` of `who're`, `they're`.
+fn contraction_re(bytes: &[u8], k: usize) -> bool {
+    matches!(bytes.get(k + 1), Some(b'r' | b'R'))
+        && matches!(bytes.get(k + 2), Some(b'e' | b'E'))
+        && bytes.get(k + 3).is_none_or(|&b| fast_sep(b))
+}
+
 fn skip_fast_seps(bytes: &[u8], mut k: usize) -> usize {
     while k < bytes.len() && fast_sep(bytes[k]) {
         k += 1;
@@ -297,13 +304,16 @@ impl Normalized {
                     let Some(&b) = bytes.get(k) else {
                         break false;
                     };
-                    let c = FAST[b as usize];
+                    let mut c = FAST[b as usize];
                     if c >= FAST_SKIP {
                         if c == FAST_SPECIAL {
                             break true;
                         }
-                        k += 1;
-                        continue;
+                        if !contraction_re(bytes, k) {
+                            k += 1;
+                            continue;
+                        }
+                        c = b' ';
                     }
                     // A one-letter word (`a`, `I`, or the `f` of `f u c k`) that is not
                     // followed by a plain word goes the slow way.
@@ -713,10 +723,10 @@ impl Units {
         }
         // `f*u*c*k`: single letters joined by single masks.
         let alternating = (j - i) >= 5
-            && (j - i) % 2 == 1
+            && !(j - i).is_multiple_of(2)
             && (i..j).all(|k| {
                 let c = class_of(self.text[k]);
-                if (k - i) % 2 == 0 {
+                if (k - i).is_multiple_of(2) {
                     c == Class::Letter
                 } else {
                     c == Class::Mask
@@ -753,6 +763,12 @@ impl Units {
                 Class::Mask if alternating => continue,
                 Class::Mask if has_letter => MASK,
                 Class::Mask => b' ',
+                // `who're` is not `whore`: the `'re` contraction keeps its word break.
+                Class::Apostrophe
+                    if k + 3 == b && self.text[k + 1] == b'r' && self.text[k + 2] == b'e' =>
+                {
+                    b' '
+                }
                 Class::Apostrophe => continue,
                 Class::Separator => b' ',
             };
@@ -1231,9 +1247,11 @@ mod tests {
     }
 
     #[test]
-    fn apostrophes_vanish() {
+    fn apostrophes_vanish_except_before_re() {
         assert_eq!(norm("I'll kill you"), "il kil you");
-        assert_eq!(norm("you\u{2019}re dead"), "youre dead");
+        assert_eq!(norm("don't"), "dont");
+        assert_eq!(norm("people who're late"), "people who re late");
+        assert_eq!(norm("you\u{2019}re dead"), "you re dead");
     }
 
     #[test]
