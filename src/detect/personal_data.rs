@@ -480,6 +480,18 @@ impl PersonalData {
         })
     }
 
+    /// The school's own number, or another line in its hundred-number block of
+    /// direct-dial numbers (01632 960153 beside switchboard 01632 960100).
+    fn is_school_phone(&self, national: &str) -> bool {
+        self.school_phones.iter().any(|p| {
+            p == national
+                || (p.len() == national.len()
+                    && !p.starts_with("07")
+                    && p.len() > 2
+                    && p[..p.len() - 2] == national[..national.len() - 2])
+        })
+    }
+
     /// Is a keyword of `kw` within the context window around `start..end`?
     fn near(&self, kw: &KeywordSet, text: &str, start: usize, end: usize) -> bool {
         let a = floor_boundary(text, start.saturating_sub(self.s.context_before));
@@ -728,7 +740,7 @@ impl PersonalData {
             let Some((end, national, kind)) = found else {
                 continue;
             };
-            if self.school_phones.contains(&national) || scope.in_business(self, text, start) {
+            if self.is_school_phone(&national) || scope.in_business(self, text, start) {
                 continue;
             }
             let ctx = scope.forced(Kind::Phone)

@@ -462,6 +462,8 @@ fn landline_needs_personal_context() {
 #[test]
 fn school_and_freephone_numbers_are_clean() {
     clean("Please ring the school office on 0113 496 0500 if your child is absent.");
+    // A direct line in the school's number block is the school's too.
+    clean("Please call me on my direct line, 0113 496 0531, after 3pm.");
     clean("Call our helpline on 0808 157 0107, lines open 9-5.");
 }
 
