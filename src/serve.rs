@@ -28,6 +28,8 @@ pub struct Settings {
     pub next_hop: SocketAddr,
     pub max_message_bytes: usize,
     pub store: Store,
+    /// clamd after the `HALLMONITOR_CLAMD` override; None when disabled.
+    pub clamd: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,7 @@ impl Settings {
             next_hop,
             max_message_bytes: config.limits.max_message_bytes,
             store: Store::new(&config.state_dir()),
+            clamd: (!config.clamd.disabled).then(|| config.clamd_address()),
         })
     }
 }
@@ -57,6 +60,8 @@ impl Settings {
 /// State shared by all sessions.
 pub struct Shared {
     current: RwLock<Arc<Settings>>,
+    /// Scan failures per Postfix queue id, while clamd itself was healthy.
+    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
     /// Becomes true when the server is shutting down.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -65,6 +70,7 @@ impl Shared {
     pub fn new(settings: Settings, shutdown: watch::Receiver<bool>) -> Arc<Shared> {
         Arc::new(Shared {
             current: RwLock::new(Arc::new(settings)),
+            failures: std::sync::Mutex::new(std::collections::HashMap::new()),
             shutdown,
         })
     }
@@ -74,6 +80,31 @@ impl Shared {
         match self.current.read() {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Count one more scan failure of this queue id and return the count.
+    /// Entries older than a day are dropped (Postfix gives up after 5 days
+    /// by default, but a message failing the same way for a day will not
+    /// recover). In memory only: a restart starts the count again, which
+    /// errs on the side of retrying.
+    pub fn count_failure(&self, queue_id: &str) -> u32 {
+        let mut map = match self.failures.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let now = std::time::Instant::now();
+        map.retain(|_, (_, at)| now.duration_since(*at) < Duration::from_secs(86_400));
+        let entry = map.entry(queue_id.to_string()).or_insert((0, now));
+        entry.0 += 1;
+        entry.1 = now;
+        entry.0
+    }
+
+    /// Forget a queue id once its message was handled.
+    pub fn forget_failures(&self, queue_id: &str) {
+        if let Ok(mut map) = self.failures.lock() {
+            map.remove(queue_id);
         }
     }
 

@@ -412,3 +412,101 @@ fn sigterm_stops_cleanly() {
     let status = r.stop().expect("exits within the grace period");
     assert!(status.success(), "{status:?}");
 }
+
+/// A clamd that answers PING but returns nonsense for every scan: the one
+/// failure a real clamd will not produce on demand (a message it cannot
+/// handle while otherwise healthy).
+fn confused_clamd() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut cmd = [0u8; 10];
+                if conn.read_exact(&mut cmd[..5]).is_err() {
+                    return;
+                }
+                if &cmd[..5] == b"zPING" {
+                    let _ = conn.read_exact(&mut cmd[5..6]); // the NUL
+                    let _ = conn.write_all(b"PONG\0");
+                    return;
+                }
+                if conn.read_exact(&mut cmd[5..]).is_err() {
+                    return; // "zINSTREAM\0"
+                }
+                loop {
+                    let mut len = [0u8; 4];
+                    if conn.read_exact(&mut len).is_err() {
+                        return;
+                    }
+                    let n = u32::from_be_bytes(len) as usize;
+                    if n == 0 {
+                        break;
+                    }
+                    let mut chunk = vec![0u8; n];
+                    if conn.read_exact(&mut chunk).is_err() {
+                        return;
+                    }
+                }
+                let _ = conn.write_all(b"what is this\0");
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn message_failing_three_times_while_clamd_is_healthy_is_held_as_unscannable() {
+    let sink = Sink::start();
+    let r = Relay::start(RelayOptions {
+        listen: None,
+        next_hop: sink.addr,
+        clamd: confused_clamd().to_string(),
+        relay: vec![],
+        limits: vec![],
+    });
+    let raw = read(&common::mail("config-json.eml"));
+    for attempt in 1..=2 {
+        let reply = send_mail(r.addr, PARENT, &[OFFICE], "4QSTUCK1", &raw);
+        assert!(reply.starts_with("451 4.7.1"), "attempt {attempt}: {reply}");
+    }
+    // Another message's failure does not count towards this one.
+    let other = send_mail(r.addr, PARENT, &[OFFICE], "4QOTHER1", &raw);
+    assert!(other.starts_with("451"), "{other}");
+    let reply = send_mail(r.addr, PARENT, &[OFFICE], "4QSTUCK1", &raw);
+    assert!(
+        reply.starts_with("250 2.0.0 Ok: quarantined as "),
+        "{reply}"
+    );
+    assert!(sink.messages().is_empty());
+    let ids = r.quarantined();
+    assert_eq!(ids.len(), 1);
+    let meta = std::fs::read_to_string(
+        r.state_dir()
+            .join("messages")
+            .join(format!("{}.json", ids[0])),
+    )
+    .unwrap();
+    assert!(meta.contains("banned_attachment/unscannable"), "{meta}");
+    assert!(meta.contains("4QSTUCK1"), "{meta}");
+}
+
+#[test]
+fn clamd_outage_is_never_counted_as_a_failing_message() {
+    let sink = Sink::start();
+    let r = Relay::start(RelayOptions {
+        listen: None,
+        next_hop: sink.addr,
+        clamd: "/nonexistent/hallmonitor/clamd.sock".into(),
+        relay: vec![],
+        limits: vec![],
+    });
+    let raw = read(&common::mail("config-json.eml"));
+    for attempt in 1..=4 {
+        let reply = send_mail(r.addr, PARENT, &[OFFICE], "4QOUTAGE", &raw);
+        assert!(reply.starts_with("451"), "attempt {attempt}: {reply}");
+    }
+    assert!(r.quarantined().is_empty());
+}

@@ -455,7 +455,7 @@ impl Session {
         let scanner = settings.scanner.clone();
         let (env2, raw2) = (envelope.clone(), raw.clone());
         let report = tokio::task::spawn_blocking(move || scanner.scan(&env2, &raw2)).await;
-        let report: ScanReport = match report {
+        let mut report: ScanReport = match report {
             Ok(r) => r,
             Err(e) => {
                 warn!(error = %e, "scanner task failed");
@@ -463,6 +463,13 @@ impl Session {
                 return "451 4.3.0 Internal error while scanning, try again later\r\n".into();
             }
         };
+        if let Some(q) = queue_id.as_deref() {
+            if report.verdict.action == Action::Tempfail {
+                self.repeated_failure(&settings, q, &mut report).await;
+            } else {
+                self.shared.forget_failures(q);
+            }
+        }
         let verdict = &report.verdict;
         let categories: Vec<&str> = verdict.categories().iter().map(|c| c.as_str()).collect();
         info!(
@@ -567,6 +574,45 @@ impl Session {
                 "451 4.7.1 Message could not be scanned, try again later\r\n".into()
             }
         }
+    }
+}
+
+/// Scan attempts for one queue id before a message that keeps failing is
+/// held as unscannable instead of being retried until Postfix bounces it.
+pub const MAX_SCAN_ATTEMPTS: u32 = 3;
+
+impl Session {
+    /// A tempfail while clamd answers PING is a failure of this message, not
+    /// an outage: count it, and on the [`MAX_SCAN_ATTEMPTS`]th attempt turn
+    /// the verdict into quarantine as `banned_attachment/unscannable`. During
+    /// a clamd outage nothing is counted, so mail is only deferred.
+    async fn repeated_failure(&self, settings: &Settings, queue_id: &str, report: &mut ScanReport) {
+        if let Some(clamd) = &settings.clamd
+            && crate::serve::ping_clamd(clamd, std::time::Duration::from_secs(5))
+                .await
+                .is_err()
+        {
+            return;
+        }
+        let attempts = self.shared.count_failure(queue_id);
+        if attempts < MAX_SCAN_ATTEMPTS {
+            return;
+        }
+        warn!(
+            attempts,
+            "scan keeps failing; holding the message as unscannable"
+        );
+        let mut f = crate::finding::Finding::new(
+            crate::finding::Category::BannedAttachment,
+            "banned_attachment/unscannable",
+            "message",
+            format!("scan failed {attempts} times"),
+            crate::finding::Severity::High,
+        );
+        f.clause = "Attachments that cannot be checked are held for review.".into();
+        report.verdict.findings.push(f);
+        report.verdict.action = Action::Quarantine;
+        self.shared.forget_failures(queue_id);
     }
 }
 
