@@ -510,3 +510,33 @@ fn clamd_outage_is_never_counted_as_a_failing_message() {
     }
     assert!(r.quarantined().is_empty());
 }
+
+#[test]
+fn busy_session_is_ended_at_the_total_time_limit() {
+    let sink = Sink::start();
+    let r = relay_with(&sink, &["total_timeout_secs = 1"], &[]);
+    let mut c = Client::connect(r.addr);
+    c.reply();
+    let start = std::time::Instant::now();
+    loop {
+        let reply = c.cmd("NOOP");
+        if reply.starts_with("421 4.4.2") {
+            break;
+        }
+        assert!(reply.starts_with("250"), "{reply}");
+        assert!(start.elapsed() < Duration::from_secs(10), "never limited");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn shutdown_tells_a_waiting_client_to_come_back_later() {
+    let sink = Sink::start();
+    let mut r = relay(&sink);
+    let mut c = Client::connect(r.addr);
+    c.reply();
+    assert!(c.cmd("EHLO postfix.test").starts_with("250"));
+    r.signal(libc::SIGTERM);
+    assert!(c.reply().starts_with("421 4.3.2"));
+    assert!(r.stop().expect("exits").success());
+}
