@@ -7,6 +7,35 @@
 //! On shutdown we stop accepting, let sessions finish the message they are
 //! on up to a deadline, and then return; a session cut off there never sent
 //! 250, so Postfix still has the message.
+//!
+//! # Postfix configuration (as used by `tests/relay_postfix.rs`)
+//!
+//! `main.cf`:
+//!
+//! ```text
+//! content_filter = scan:[127.0.0.1]:10025
+//! smtpd_sasl_authenticated_header = yes   # the login reaches the scanner via Received
+//! ```
+//!
+//! `master.cf` (the `scan` maxproc should not exceed `relay.max_connections`):
+//!
+//! ```text
+//! scan      unix  -  -  n  -  10  smtp
+//!   -o smtp_send_xforward_command=yes
+//!   -o disable_mime_output_conversion=yes
+//!   -o smtp_generic_maps=
+//! 127.0.0.1:10026 inet n  -  n  -  10  smtpd
+//!   -o content_filter=
+//!   -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters
+//!   -o smtpd_milters=
+//!   -o smtpd_helo_restrictions=
+//!   -o smtpd_client_restrictions=
+//!   -o smtpd_sender_restrictions=
+//!   -o smtpd_recipient_restrictions=permit_mynetworks,reject
+//!   -o smtpd_relay_restrictions=permit_mynetworks,reject
+//!   -o mynetworks=127.0.0.0/8
+//!   -o smtpd_authorized_xforward_hosts=127.0.0.0/8
+//! ```
 
 use crate::config::Config;
 use crate::quarantine::Store;
