@@ -105,7 +105,7 @@ fn text_message(target: usize) -> Vec<u8> {
         }
         body.push_str(line.trim_end());
         body.push_str("\r\n");
-        if rng.next() % 6 == 0 {
+        if rng.next().is_multiple_of(6) {
             body.push_str("\r\n");
         }
     }
