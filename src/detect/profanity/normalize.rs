@@ -121,15 +121,15 @@ const ASCII_MAP: [u8; 128] = {
     t
 };
 
-/// Is this ASCII byte a separator the fast path may cross? Not `& < > ;` (entities and
-/// leftover tags may join letters), not leet symbols, masks or apostrophes.
+/// Is this ASCII byte a separator the fast path may cross? Not `& < >` (entities and leftover
+/// tags may join letters), not leet symbols, masks or apostrophes.
 const FAST_SEP: [bool; 128] = {
     let mut t = [false; 128];
     let mut b = 0;
     while b < 128 {
         let c = b as u8;
         t[b] = matches!(class_of_const(ASCII_MAP[b]), Class::Separator)
-            && !matches!(c, b'&' | b'<' | b'>' | b';');
+            && !matches!(c, b'&' | b'<' | b'>');
         b += 1;
     }
     t
@@ -152,6 +152,8 @@ const FAST: [u8; 256] = {
             b' '
         } else if c == b'\'' || c == b'`' {
             FAST_SKIP
+        } else if c.is_ascii_digit() {
+            FAST_DIGIT
         } else {
             FAST_SPECIAL
         };
@@ -159,8 +161,50 @@ const FAST: [u8; 256] = {
     }
     t
 };
+const FAST_DIGIT: u8 = 0xFD;
 const FAST_SKIP: u8 = 0xFE;
 const FAST_SPECIAL: u8 = 0xFF;
+
+/// Eight source bytes as lower-case output if they are ASCII letters and spaces, no byte
+/// repeats the one before it (`last` is the previous output byte), and no letter stands alone
+/// between spaces (a possible `f u c k`; `after` is the byte after the block). Branch-free
+/// bit tricks on one `u64`.
+fn plain_block(block: &[u8], last: u8, after: Option<u8>) -> Option<[u8; 8]> {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const LO7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const SPACES: u64 = 0x2020_2020_2020_2020;
+    let bytes: [u8; 8] = block.try_into().ok()?;
+    let x = u64::from_le_bytes(bytes);
+    if x & HI != 0 {
+        return None;
+    }
+    let lower = x | SPACES;
+    // High bit of each byte: lower >= 'a' and lower <= 'z' (no carries: bytes are < 0x80).
+    let ge_a = lower + 0x1F1F_1F1F_1F1F_1F1F;
+    let gt_z = lower + 0x0505_0505_0505_0505;
+    let letters = ge_a & !gt_z & HI;
+    // High bit set for bytes that are not zero.
+    let nonzero = |v: u64| (((v & LO7) + LO7) | v) & HI;
+    let spaces = !nonzero(x ^ SPACES) & HI;
+    if letters | spaces != HI {
+        return None;
+    }
+    let prev = (lower << 8) | u64::from(last);
+    if nonzero(lower ^ prev) != HI {
+        return None;
+    }
+    let space_before = (spaces << 8) | if last <= b' ' { 0x80 } else { 0 };
+    let space_after = (spaces >> 8)
+        | if after.is_none_or(fast_sep) {
+            0x80 << 56
+        } else {
+            0
+        };
+    if letters & space_before & space_after != 0 {
+        return None;
+    }
+    Some(lower.to_le_bytes())
+}
 
 /// An apostrophe at `k` that starts the `'re` of `who're`, `they're`.
 fn contraction_re(bytes: &[u8], k: usize) -> bool {
@@ -185,7 +229,8 @@ fn skip_fast_seps(bytes: &[u8], mut k: usize) -> usize {
 fn region_end(bytes: &[u8], from: usize) -> usize {
     let mut r = from;
     loop {
-        while r < bytes.len() && !fast_sep(bytes[r]) {
+        // `;` ends an entity (`&amp;`), so it stays inside a region.
+        while r < bytes.len() && (!fast_sep(bytes[r]) || bytes[r] == b';') {
             r += 1;
         }
         let s = skip_fast_seps(bytes, r);
@@ -312,12 +357,69 @@ impl Normalized {
                 let start = &mut self.start[..];
                 let end = &mut self.end[..];
                 let meta = &mut self.meta[..];
+                let mut swar_from = 0usize;
                 loop {
+                    // Eight plain bytes at a time when they are letters and single spaces
+                    // with no repeats and no one-letter word: then output = input in lower
+                    // case, one byte each. Most running text qualifies.
+                    if k >= swar_from
+                        && let Some(block) = bytes.get(k..k + 8)
+                    {
+                        let after = bytes.get(k + 8).copied();
+                        match plain_block(block, last, after) {
+                            Some(lower) => {
+                                text[n..n + 8].copy_from_slice(&lower);
+                                meta[n..n + 8].fill(1);
+                                if MAP {
+                                    for (i, (s, e)) in start[n..n + 8]
+                                        .iter_mut()
+                                        .zip(&mut end[n..n + 8])
+                                        .enumerate()
+                                    {
+                                        *s = (k + i) as u32;
+                                        *e = (k + i + 1) as u32;
+                                    }
+                                    cur_start = (k + 7) as u32;
+                                }
+                                n += 8;
+                                k += 8;
+                                last = lower[7];
+                                cur_run = 1;
+                                continue;
+                            }
+                            None => swar_from = k + 8,
+                        }
+                    }
                     let Some(&b) = bytes.get(k) else {
                         break false;
                     };
                     let mut c = FAST[b as usize];
-                    if c >= FAST_SKIP {
+                    if c >= FAST_DIGIT {
+                        if c == FAST_DIGIT {
+                            // A number of two or more digits standing alone is copied as is
+                            // (a single digit may be leet in a spaced-out word: `5 h 1 t`).
+                            let mut j = k;
+                            while j < bytes.len() && bytes[j].is_ascii_digit() {
+                                j += 1;
+                            }
+                            if last > b' ' || j - k < 2 || (j < bytes.len() && !fast_sep(bytes[j]))
+                            {
+                                break true;
+                            }
+                            for (p, &d) in bytes.iter().enumerate().take(j).skip(k) {
+                                text[n] = d;
+                                meta[n] = 1;
+                                if MAP {
+                                    start[n] = p as u32;
+                                    end[n] = p as u32 + 1;
+                                }
+                                n += 1;
+                            }
+                            last = b'0';
+                            cur_run = 1;
+                            k = j;
+                            continue;
+                        }
                         if c == FAST_SPECIAL {
                             break true;
                         }
@@ -1307,7 +1409,8 @@ mod tests {
             Just("k"), Just(" "), Just("  "), Just(", "), Just("."), Just("-"), Just("\n"),
             Just("'"), Just("'re"), Just("who"), Just("*"), Just("1"), Just("$"), Just("!"),
             Just("&amp;"), Just("<b>"), Just("ü"), Just("ѕ"), Just("\u{200B}"), Just("ss"),
-            Just("A55"), Just("tt"), Just(";"), Just(">"), Just("(")
+            Just("A55"), Just("tt"), Just(";"), Just(">"), Just("("), Just("12"), Just("5"),
+            Just("&#102"), Just("&x;")
         ], 0..40)) {
             let s: String = s.concat();
             let mut fast = Normalized::new();
