@@ -47,6 +47,8 @@ pub const ALLOW_FILE: &str = "profanity_allow.txt";
 
 /// At most this many distinct masked hits are shown as a finding's evidence.
 const EVIDENCE_HITS: usize = 3;
+/// Per-thread buffers are kept for texts up to this size and released after larger ones.
+const KEEP_BUFFER_BYTES: usize = 1 << 20;
 /// How far back overlap resolution looks for a longer hit containing this one.
 const CONTAINER_LOOKBACK: usize = 32;
 
@@ -806,6 +808,7 @@ impl Detector for Profanity {
                         .with_count(count),
                     );
                 }
+                scratch.norm.release_beyond(KEEP_BUFFER_BYTES);
             }
             Ok(())
         })

@@ -328,6 +328,24 @@ impl Normalized {
         self.mapped = true;
     }
 
+    /// Give back memory beyond `max` bytes of text after an unusually large text, so one huge
+    /// attachment does not pin tens of megabytes to a worker thread for good.
+    pub fn release_beyond(&mut self, max: usize) {
+        if self.text.len() > max {
+            self.len = 0;
+            self.mapped = false;
+            for v in [&mut self.text, &mut self.meta] {
+                v.truncate(max);
+                v.shrink_to(max);
+            }
+            for v in [&mut self.start, &mut self.end] {
+                v.truncate(max);
+                v.shrink_to(max);
+            }
+            self.region = Units::default();
+        }
+    }
+
     /// Whether [`Normalized::original_range`] is meaningful for the current text.
     pub fn is_mapped(&self) -> bool {
         self.mapped

@@ -602,6 +602,22 @@ fn severities_and_confidence_follow_the_tier() {
 }
 
 #[test]
+fn long_texts_are_scanned_to_the_end() {
+    let mut text = "The quick brown fox jumps over the lazy dog. ".repeat(60_000);
+    text.push_str("Signed, a wanker.");
+    let f = inspect(&[("attachment:big.txt", TextSource::Attachment, &text)]);
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0].rule.as_str(), f[0].evidence.as_str()), ("profanity/strong", "w*****"));
+    // Matches straddling the boundaries between the interleaved walks are found once.
+    let mut many = String::new();
+    while many.len() < 40_000 {
+        many.push_str("fuck ");
+    }
+    let count = many.matches("fuck").count();
+    assert_eq!(shipped().hits(&many).len(), count);
+}
+
+#[test]
 fn clean_message_has_no_findings() {
     let f = inspect(&[
         ("subject", TextSource::Subject, "Year 8 trip to Cockermouth"),
