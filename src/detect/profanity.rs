@@ -550,7 +550,7 @@ impl Profanity {
                 .filter(|c| c.alive)
                 .map(|c| Hit {
                     tier: c.tier,
-                    range: scratch.norm.original_range(c.s as usize, c.e as usize),
+                    range: reported_range(&scratch.norm, c),
                     masked: c.masked,
                 })
                 .collect()
@@ -747,6 +747,20 @@ fn mode_matches(mode: Mode, norm: &[u8], meta: &[u8], s: usize, e: usize) -> boo
     }
 }
 
+/// The original text of a hit, widened to whole words: `wank` found in `wanker` and `fuck`
+/// in `motherfucking` are reported as the words the sender wrote.
+fn reported_range(norm: &Normalized, c: &Candidate) -> Range<usize> {
+    let (text, meta) = (norm.text(), norm.meta());
+    let (mut s, mut e) = (c.s as usize, c.e as usize);
+    while !boundary_before(text, meta, s) {
+        s -= 1;
+    }
+    while !boundary_after(text, meta, e) {
+        e += 1;
+    }
+    norm.original_range(s, e)
+}
+
 /// Masked evidence for one hit: whitespace folded to single spaces, then all but the first
 /// character hidden.
 fn evidence(original: &str) -> String {
@@ -782,7 +796,7 @@ impl Detector for Profanity {
                         count = count.saturating_add(1);
                         all_masked &= c.masked;
                         if shown.len() < EVIDENCE_HITS {
-                            let range = scratch.norm.original_range(c.s as usize, c.e as usize);
+                            let range = reported_range(&scratch.norm, c);
                             let ev = evidence(segment.text.get(range).unwrap_or(""));
                             if !shown.contains(&ev) {
                                 shown.push(ev);

@@ -607,7 +607,10 @@ fn long_texts_are_scanned_to_the_end() {
     text.push_str("Signed, a wanker.");
     let f = inspect(&[("attachment:big.txt", TextSource::Attachment, &text)]);
     assert_eq!(f.len(), 1);
-    assert_eq!((f[0].rule.as_str(), f[0].evidence.as_str()), ("profanity/strong", "w*****"));
+    assert_eq!(
+        (f[0].rule.as_str(), f[0].evidence.as_str()),
+        ("profanity/strong", "w*****")
+    );
     // Matches straddling the boundaries between the interleaved walks are found once.
     let mut many = String::new();
     while many.len() < 40_000 {
