@@ -217,7 +217,12 @@ fn forward_to_n_people_or_bad_luck() {
     ));
     assert!(f.evidence.contains("break the chain"), "{}", f.evidence);
     // A phrase inside a longer one already shown is not repeated.
-    assert_eq!(f.evidence.matches("break the chain").count(), 1, "{}", f.evidence);
+    assert_eq!(
+        f.evidence.matches("break the chain").count(),
+        1,
+        "{}",
+        f.evidence
+    );
     assert_eq!(f.location, "body");
 }
 
