@@ -1250,35 +1250,6 @@ fn corpus_summary() {
     }
 }
 
-/// Development aid: time the fast path (10 KB plain and HTML messages).
-/// `cargo test --release --lib extract_speed -- --ignored --nocapture`
-#[test]
-#[ignore]
-fn extract_speed() {
-    let line = "The pupils will meet in the main hall after lunch for a rehearsal.\r\n";
-    let plain = simple(
-        "Subject: speed\r\nContent-Type: text/plain; charset=utf-8\r\n",
-        &line.repeat(150),
-    );
-    let html = simple(
-        "Subject: speed\r\nContent-Type: text/html; charset=utf-8\r\n",
-        &format!(
-            "<p>{}</p>",
-            line.repeat(150).replace("\r\n", "</p><p>&nbsp;<b>x</b>")
-        ),
-    );
-    for (name, raw) in [("plain", plain), ("html", html)] {
-        let x = ex();
-        let n = 20_000;
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(x.extract(std::hint::black_box(&raw)));
-        }
-        let per = t.elapsed() / n;
-        println!("{name}: {} bytes, {per:?} per message", raw.len());
-    }
-}
-
 #[test]
 fn part_flood_is_capped() {
     let mut body = String::new();
@@ -1332,38 +1303,6 @@ fn legacy_xls_sheets_with_dates_and_hidden_sheet() {
     let p = part(&m, "attachment:legacy.xls");
     assert_eq!(p.facts.encrypted, None);
     assert!(!p.facts.macros);
-}
-
-/// Development aid: the HTML converter alone.
-#[test]
-#[ignore]
-fn html_speed() {
-    let line = "The pupils will meet in the main hall after lunch for a rehearsal.";
-    let html = format!("<p>{}</p>", [line; 150].join("</p><p>&nbsp;<b>x</b>"));
-    let n = 20_000;
-    let t = std::time::Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(crate::message::html::html_to_text(
-            std::hint::black_box(&html),
-            usize::MAX,
-        ));
-    }
-    println!(
-        "html_to_text: {} bytes, {:?} each",
-        html.len(),
-        t.elapsed() / n
-    );
-    let raw = simple(
-        "Subject: speed\r\nContent-Type: text/html; charset=utf-8\r\n",
-        &html,
-    );
-    let t = std::time::Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(
-            mail_parser::MessageParser::default().parse(std::hint::black_box(&raw)),
-        );
-    }
-    println!("mail-parser: {:?} each", t.elapsed() / n);
 }
 
 #[test]
