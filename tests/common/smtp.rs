@@ -122,9 +122,21 @@ fn sink_session(conn: TcpStream, delivered: &Mutex<Vec<Delivered>>) -> std::io::
 }
 
 /// A free port on 127.0.0.1 (closed again; a tiny race we accept in tests).
+///
+/// The port is released before use, so the kernel could hand it out again;
+/// never return the same port twice in one test process, or two of a test's
+/// peers (a next hop and Postfix's re-injection smtpd, say) could collide.
 pub fn free_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&addr.port()) {
+            given.push(addr.port());
+            return addr;
+        }
+    }
 }
 
 /// A running `hallmonitor serve`; killed (SIGTERM) on drop.
