@@ -38,6 +38,8 @@ pub struct Config {
     pub limits: Limits,
     pub state: State,
     pub relay: Relay,
+    pub milter: Milter,
+    pub admin: Admin,
     /// Where the config was loaded from (None: embedded defaults).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -214,6 +216,56 @@ impl Default for Relay {
     }
 }
 
+/// The milter front-end (`smtpd_milters`), off unless `listen` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Milter {
+    /// `host:port`, `inet:host:port` or `unix:/path`; empty: no milter.
+    pub listen: String,
+    /// What Postfix is told for a quarantined message: `discard` (accept and
+    /// drop, the sender sees success) or `reject` (550; the sender is told).
+    pub quarantine_reply: QuarantineReply,
+    /// Seconds allowed for scanning one message before answering tempfail.
+    pub message_timeout_secs: u64,
+}
+
+/// How the milter answers for a message it quarantined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuarantineReply {
+    Discard,
+    Reject,
+}
+
+impl Default for Milter {
+    fn default() -> Self {
+        Milter {
+            listen: String::new(),
+            quarantine_reply: QuarantineReply::Discard,
+            message_timeout_secs: 120,
+        }
+    }
+}
+
+/// The admin web server: health endpoint now, the quarantine UI later.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// Address of the admin HTTP server; empty disables it.
+    pub listen: String,
+    /// Public URL of the admin UI, used in links in alerts.
+    pub base_url: String,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            listen: "127.0.0.1:8025".into(),
+            base_url: "http://127.0.0.1:8025".into(),
+        }
+    }
+}
+
 impl Relay {
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs.max(1))
@@ -300,6 +352,28 @@ impl Config {
                     format!("`{value}` is not an IP address and port such as 127.0.0.1:10025"),
                 ));
             }
+        }
+        if !self.admin.listen.is_empty()
+            && self.admin.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(invalid(
+                "admin.listen",
+                format!(
+                    "`{}` is not an IP address and port such as 127.0.0.1:8025 (or \"\" to disable)",
+                    self.admin.listen
+                ),
+            ));
+        }
+        if !self.milter.listen.is_empty()
+            && crate::config::MilterAddress::parse(&self.milter.listen).is_none()
+        {
+            return Err(invalid(
+                "milter.listen",
+                format!(
+                    "`{}` is not host:port, inet:host:port or unix:/path",
+                    self.milter.listen
+                ),
+            ));
         }
         if self.relay.max_connections == 0 {
             return Err(invalid(
@@ -540,5 +614,50 @@ mod shipped_examples {
             c.state.dir.is_none(),
             "the corpus config sets no state paths"
         );
+    }
+}
+
+/// Where the milter listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MilterAddress {
+    Tcp(std::net::SocketAddr),
+    Unix(PathBuf),
+}
+
+impl MilterAddress {
+    /// `host:port`, `inet:host:port`, `inet:port@host` (Sendmail style) or `unix:/path`.
+    pub fn parse(s: &str) -> Option<MilterAddress> {
+        let s = s.trim();
+        if let Some(p) = s.strip_prefix("unix:").or_else(|| s.strip_prefix("local:")) {
+            return (!p.is_empty()).then(|| MilterAddress::Unix(PathBuf::from(p)));
+        }
+        let rest = s.strip_prefix("inet:").unwrap_or(s);
+        let rest = match rest.split_once('@') {
+            Some((port, host)) => format!("{host}:{port}"),
+            None => rest.to_string(),
+        };
+        rest.parse().ok().map(MilterAddress::Tcp)
+    }
+}
+
+#[cfg(test)]
+mod milter_address_tests {
+    use super::MilterAddress;
+
+    #[test]
+    fn parses_the_forms_postfix_documents() {
+        let tcp = MilterAddress::Tcp("127.0.0.1:8891".parse().unwrap());
+        assert_eq!(MilterAddress::parse("127.0.0.1:8891"), Some(tcp.clone()));
+        assert_eq!(
+            MilterAddress::parse("inet:127.0.0.1:8891"),
+            Some(tcp.clone())
+        );
+        assert_eq!(MilterAddress::parse("inet:8891@127.0.0.1"), Some(tcp));
+        assert_eq!(
+            MilterAddress::parse("unix:/run/hm.sock"),
+            Some(MilterAddress::Unix("/run/hm.sock".into()))
+        );
+        assert_eq!(MilterAddress::parse("unix:"), None);
+        assert_eq!(MilterAddress::parse("localhost"), None);
     }
 }

@@ -4,10 +4,13 @@
 //! builds an [`message::Envelope`] and the raw bytes and calls [`scan::Scanner::scan`]:
 //! extraction → detectors → policy → verdict.
 
+pub mod admin;
 pub mod config;
 pub mod detect;
+pub mod disposition;
 pub mod finding;
 pub mod inbound;
+pub mod incidents;
 pub mod mask;
 pub mod message;
 pub mod outbound;
@@ -17,6 +20,7 @@ pub mod rules;
 pub mod scan;
 pub mod sender;
 pub mod serve;
+pub mod status;
 
 pub use finding::{Category, Finding, Severity};
 

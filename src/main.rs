@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use hallmonitor::config::Config;
+use hallmonitor::incidents::Incidents;
 use hallmonitor::message::{Envelope, PdfMode};
 use hallmonitor::scan::{ScanReport, Scanner, ScannerOptions};
 use hallmonitor::serve;
@@ -32,12 +33,16 @@ enum Command {
     /// Run the Postfix content filter: scan every message and relay, tag,
     /// quarantine or reject it.
     Serve(ServeArgs),
+    /// Check the installation: clamd and its signature age, messages failing
+    /// to scan, held messages, free disk space. Exits 1 when something needs
+    /// attention.
+    Status(StatusArgs),
     /// Internal: extract text from a PDF on stdin (the sandboxed worker).
     #[command(hide = true, name = "extract-pdf")]
     ExtractPdf,
 }
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 struct ServeArgs {
     /// Address to listen on (overrides `relay.listen`).
     #[arg(long, value_name = "ADDR")]
@@ -45,6 +50,21 @@ struct ServeArgs {
     /// Where to re-inject scanned mail (overrides `relay.next_hop`).
     #[arg(long, value_name = "ADDR")]
     next_hop: Option<std::net::SocketAddr>,
+    /// Also serve the milter protocol here: `host:port`, `inet:host:port`
+    /// or `unix:PATH` (overrides `milter.listen`).
+    #[arg(long, value_name = "ADDR")]
+    milter: Option<String>,
+    /// Admin web server (health endpoint) address; `""` disables it
+    /// (overrides `admin.listen`).
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -91,6 +111,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => scan(cli.config, args),
         Command::Serve(args) => serve(cli.config, args),
+        Command::Status(args) => status(cli.config, args),
         Command::ExtractPdf => hallmonitor::message::extract::pdf_worker_main(),
     };
     match result {
@@ -163,10 +184,26 @@ fn serve_config(path: Option<&PathBuf>, args: &ServeArgs) -> Result<Config> {
     if let Some(n) = args.next_hop {
         config.relay.next_hop = n.to_string();
     }
+    if let Some(m) = &args.milter {
+        if !m.is_empty() && hallmonitor::config::MilterAddress::parse(m).is_none() {
+            anyhow::bail!("--milter `{m}` is not host:port, inet:host:port or unix:PATH");
+        }
+        config.milter.listen = m.clone();
+    }
+    if let Some(a) = &args.admin {
+        if !a.is_empty() && a.parse::<std::net::SocketAddr>().is_err() {
+            anyhow::bail!("--admin `{a}` is not an IP address and port");
+        }
+        config.admin.listen = a.clone();
+    }
     Ok(config)
 }
 
-fn build_settings(config: &Config, handle: &tokio::runtime::Handle) -> Result<serve::Settings> {
+fn build_settings(
+    config: &Config,
+    handle: &tokio::runtime::Handle,
+    incidents: Incidents,
+) -> Result<serve::Settings> {
     let exe = std::env::current_exe().context("finding the hallmonitor executable")?;
     let scanner = Scanner::new(
         config.clone(),
@@ -176,7 +213,7 @@ fn build_settings(config: &Config, handle: &tokio::runtime::Handle) -> Result<se
             parallel: true,
         },
     )?;
-    let settings = serve::Settings::new(config, scanner)?;
+    let settings = serve::Settings::new(config, scanner, incidents)?;
     settings
         .store
         .ensure_dir()
@@ -192,10 +229,16 @@ fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> Result<ExitCode> {
         .context("starting the async runtime")?;
     let handle = runtime.handle().clone();
     runtime.block_on(async move {
+        let incidents = Incidents::open(&config.state_dir()).await?;
         let settings = {
-            let (c, h) = (config.clone(), handle.clone());
-            tokio::task::spawn_blocking(move || build_settings(&c, &h)).await??
+            let (c, h, i) = (config.clone(), handle.clone(), incidents.clone());
+            tokio::task::spawn_blocking(move || build_settings(&c, &h, i)).await??
         };
+        match incidents.reindex_quarantine(&settings.store).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(count = n, "indexed held messages missing from the incident log"),
+            Err(e) => tracing::warn!(error = %e, "could not re-index the quarantine"),
+        }
         // Signal handlers first: once the port answers, SIGTERM must already
         // mean "finish and exit", never the default "die mid-message".
         let mut term = signal(SignalKind::terminate())?;
@@ -205,6 +248,26 @@ fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {}", config.relay.listen))?;
         let local = listener.local_addr()?;
+        let milter = match config.milter.listen.as_str() {
+            "" => None,
+            m => {
+                let addr = hallmonitor::config::MilterAddress::parse(m)
+                    .with_context(|| format!("milter address `{m}`"))?;
+                Some(
+                    hallmonitor::inbound::milter::Listener::bind(&addr)
+                        .await
+                        .with_context(|| format!("listening for milter connections on {m}"))?,
+                )
+            }
+        };
+        let admin = match config.admin.listen.as_str() {
+            "" => None,
+            a => Some(
+                tokio::net::TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("admin server on {a} (set admin.listen = \"\" or --admin \"\" to disable)"))?,
+            ),
+        };
         let clamd = config.clamd_address();
         let clamd_state = if config.clamd.disabled {
             "disabled in the config (no virus scanning!)".to_string()
@@ -216,8 +279,16 @@ fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> Result<ExitCode> {
                 ),
             }
         };
+        let milter_state = milter
+            .as_ref()
+            .map(|m| format!(", milter on {}", m.describe()))
+            .unwrap_or_default();
+        let admin_state = match &admin {
+            Some(a) => format!(", health at http://{}/health", a.local_addr()?),
+            None => String::new(),
+        };
         println!(
-            "hallmonitor {} serving: listening on {local}, relaying to {}, quarantine in {}; {clamd_state}",
+            "hallmonitor {} serving: listening on {local}, relaying to {}{milter_state}{admin_state}, quarantine in {}; {clamd_state}",
             hallmonitor::VERSION,
             config.relay.next_hop,
             settings.store.dir().display(),
@@ -226,17 +297,24 @@ fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> Result<ExitCode> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let shared = serve::Shared::new(settings, stop_rx);
         let server = tokio::spawn(serve::serve(listener, shared.clone()));
+        let milter_server = milter
+            .map(|m| tokio::spawn(hallmonitor::inbound::milter::serve(m, shared.clone())));
+        let admin_server =
+            admin.map(|a| tokio::spawn(hallmonitor::admin::serve(a, shared.clone())));
         loop {
             tokio::select! {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = hup.recv() => {
                     let path = config_path.clone();
-                    let (h, a) = (handle.clone(), ServeArgs { listen: args.listen, next_hop: args.next_hop });
-                    let reloaded = tokio::task::spawn_blocking(move || {
+                    let (h, a) = (handle.clone(), args.clone());
+                    let reloaded = async {
                         let c = serve_config(path.as_ref(), &a)?;
-                        build_settings(&c, &h)
-                    })
+                        let i = Incidents::open(&c.state_dir()).await?;
+                        tokio::task::spawn_blocking(move || build_settings(&c, &h, i))
+                            .await
+                            .map_err(anyhow::Error::from)
+                    }
                     .await;
                     match reloaded {
                         Ok(Ok(s)) => {
@@ -244,8 +322,7 @@ fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> Result<ExitCode> {
                             tracing::warn!("configuration and rules reloaded");
                             eprintln!("hallmonitor: configuration and rules reloaded");
                         }
-                        Ok(Err(e)) => eprintln!("hallmonitor: reload refused, keeping the running configuration: {e:#}"),
-                        Err(e) => eprintln!("hallmonitor: reload failed, keeping the running configuration: {e}"),
+                        Ok(Err(e)) | Err(e) => eprintln!("hallmonitor: reload refused, keeping the running configuration: {e:#}"),
                     }
                 }
             }
@@ -253,10 +330,41 @@ fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> Result<ExitCode> {
         eprintln!("hallmonitor: stopping: no new connections, finishing messages in flight");
         let _ = stop_tx.send(true);
         let _ = server.await;
+        if let Some(m) = milter_server {
+            let _ = m.await;
+        }
+        if let Some(a) = admin_server {
+            let _ = a.await;
+        }
         Ok::<_, anyhow::Error>(())
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(ExitCode::SUCCESS)
+}
+
+fn status(config_path: Option<PathBuf>, args: StatusArgs) -> Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let status = runtime.block_on(async {
+        let db = Incidents::open(&config.state_dir()).await;
+        if let Err(e) = &db {
+            eprintln!("hallmonitor: {e}");
+        }
+        hallmonitor::status::gather(&config, db.as_ref().ok()).await
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", hallmonitor::status::render_text(&status));
+    }
+    Ok(if status.healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn write_report(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {

@@ -43,6 +43,25 @@ pub enum Notify {
     Dsl,
 }
 
+impl Notify {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Notify::HeadTeacher => "head_teacher",
+            Notify::ChairOfGovernors => "chair_of_governors",
+            Notify::Dsl => "dsl",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Notify> {
+        match s {
+            "head_teacher" => Some(Notify::HeadTeacher),
+            "chair_of_governors" => Some(Notify::ChairOfGovernors),
+            "dsl" => Some(Notify::Dsl),
+            _ => None,
+        }
+    }
+}
+
 /// A finding that an allow-list entry let through (recorded, not acted on).
 #[derive(Debug, Clone, Serialize)]
 pub struct Allowed {
@@ -69,6 +88,11 @@ pub struct Verdict {
     /// The error that caused a tempfail.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Who sent it, as far as it could be proven: the login, or the From
+    /// address of an identified sender. None for unidentified senders.
+    pub identified_sender: Option<String>,
+    /// The identified sender is the head teacher (their items go to the Chair).
+    pub sender_is_head: bool,
 }
 
 impl Verdict {
@@ -390,6 +414,8 @@ impl Policy {
             notify,
             reasons,
             error: None,
+            identified_sender: identified_sender(identity),
+            sender_is_head: self.sender_is_head(identity),
         }
     }
 
@@ -415,8 +441,21 @@ impl Policy {
             notify: Vec::new(),
             reasons: vec![format!("scan failed: {error}")],
             error: Some(error),
+            identified_sender: identified_sender(identity),
+            sender_is_head: self.sender_is_head(identity),
         }
     }
+}
+
+/// The proven sender: the login, else the From address of an identified sender.
+fn identified_sender(identity: &Identity) -> Option<String> {
+    if !identity.is_identified() {
+        return None;
+    }
+    identity
+        .login
+        .clone()
+        .or_else(|| identity.from_address.clone())
 }
 
 fn category_names() -> String {

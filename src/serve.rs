@@ -38,6 +38,7 @@
 //! ```
 
 use crate::config::Config;
+use crate::incidents::Incidents;
 use crate::quarantine::Store;
 use crate::scan::Scanner;
 use std::net::SocketAddr;
@@ -52,11 +53,15 @@ use tracing::{info, warn};
 /// Everything a message needs, swapped as a whole on reload so a message is
 /// always handled with one consistent configuration.
 pub struct Settings {
+    /// The configuration these settings were built from.
+    pub config: Arc<Config>,
     pub scanner: Arc<Scanner>,
     pub relay: crate::config::Relay,
     pub next_hop: SocketAddr,
     pub max_message_bytes: usize,
     pub store: Store,
+    /// The incident log (also holds the scan-failure counts).
+    pub incidents: Incidents,
     /// clamd after the `HALLMONITOR_CLAMD` override; None when disabled.
     pub clamd: Option<String>,
 }
@@ -69,18 +74,24 @@ pub enum SettingsError {
 
 impl Settings {
     /// Settings from a config and a scanner built from that config.
-    pub fn new(config: &Config, scanner: Scanner) -> Result<Settings, SettingsError> {
+    pub fn new(
+        config: &Config,
+        scanner: Scanner,
+        incidents: Incidents,
+    ) -> Result<Settings, SettingsError> {
         let next_hop = config
             .relay
             .next_hop
             .parse()
             .map_err(|_| SettingsError::NextHop(config.relay.next_hop.clone()))?;
         Ok(Settings {
+            config: Arc::new(config.clone()),
             scanner: Arc::new(scanner),
             relay: config.relay.clone(),
             next_hop,
             max_message_bytes: config.limits.max_message_bytes,
             store: Store::new(&config.state_dir()),
+            incidents,
             clamd: (!config.clamd.disabled).then(|| config.clamd_address()),
         })
     }
@@ -89,8 +100,6 @@ impl Settings {
 /// State shared by all sessions.
 pub struct Shared {
     current: RwLock<Arc<Settings>>,
-    /// Scan failures per Postfix queue id, while clamd itself was healthy.
-    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
     /// Becomes true when the server is shutting down.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -99,7 +108,6 @@ impl Shared {
     pub fn new(settings: Settings, shutdown: watch::Receiver<bool>) -> Arc<Shared> {
         Arc::new(Shared {
             current: RwLock::new(Arc::new(settings)),
-            failures: std::sync::Mutex::new(std::collections::HashMap::new()),
             shutdown,
         })
     }
@@ -109,31 +117,6 @@ impl Shared {
         match self.current.read() {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Count one more scan failure of this queue id and return the count.
-    /// Entries older than a day are dropped (Postfix gives up after 5 days
-    /// by default, but a message failing the same way for a day will not
-    /// recover). In memory only: a restart starts the count again, which
-    /// errs on the side of retrying.
-    pub fn count_failure(&self, queue_id: &str) -> u32 {
-        let mut map = match self.failures.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let now = std::time::Instant::now();
-        map.retain(|_, (_, at)| now.duration_since(*at) < Duration::from_secs(86_400));
-        let entry = map.entry(queue_id.to_string()).or_insert((0, now));
-        entry.0 += 1;
-        entry.1 = now;
-        entry.0
-    }
-
-    /// Forget a queue id once its message was handled.
-    pub fn forget_failures(&self, queue_id: &str) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(queue_id);
         }
     }
 
@@ -217,20 +200,35 @@ pub async fn stopped(rx: &mut watch::Receiver<bool>) {
 
 /// Ask clamd for `PONG`; the answer or the reason it failed, for the start-up line.
 pub async fn ping_clamd(address: &str, timeout: Duration) -> Result<(), String> {
+    let r = clamd_command(address, "PING", timeout).await?;
+    if r.starts_with("PONG") {
+        Ok(())
+    } else {
+        Err(format!("unexpected answer {r:?}"))
+    }
+}
+
+/// Send one `z`-command (`PING`, `VERSION`) to clamd and return its answer.
+pub async fn clamd_command(
+    address: &str,
+    command: &str,
+    timeout: Duration,
+) -> Result<String, String> {
     use crate::detect::virus::ClamdAddress;
     use tokio::io::AsyncReadExt;
+    let line = format!("z{command}\0");
     let exchange = async {
         let mut reply = Vec::new();
         match ClamdAddress::parse(address) {
             ClamdAddress::Tcp(a) => {
                 let mut s = tokio::net::TcpStream::connect(a).await?;
-                s.write_all(b"zPING\0").await?;
-                s.take(64).read_to_end(&mut reply).await?;
+                s.write_all(line.as_bytes()).await?;
+                s.take(4096).read_to_end(&mut reply).await?;
             }
             ClamdAddress::Socket(p) => {
                 let mut s = tokio::net::UnixStream::connect(p).await?;
-                s.write_all(b"zPING\0").await?;
-                s.take(64).read_to_end(&mut reply).await?;
+                s.write_all(line.as_bytes()).await?;
+                s.take(4096).read_to_end(&mut reply).await?;
             }
         }
         Ok::<_, std::io::Error>(reply)
@@ -238,10 +236,8 @@ pub async fn ping_clamd(address: &str, timeout: Duration) -> Result<(), String> 
     match tokio::time::timeout(timeout, exchange).await {
         Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
         Ok(Err(e)) => Err(e.to_string()),
-        Ok(Ok(r)) if r.starts_with(b"PONG") => Ok(()),
-        Ok(Ok(r)) => Err(format!(
-            "unexpected answer {:?}",
-            String::from_utf8_lossy(&r)
-        )),
+        Ok(Ok(r)) => Ok(String::from_utf8_lossy(&r)
+            .trim_end_matches(['\0', '\n'])
+            .to_string()),
     }
 }

@@ -2,5 +2,6 @@
 //! filter ([`smtp`]) and the Postfix `XFORWARD` attributes it accepts
 //! ([`xforward`]).
 
+pub mod milter;
 pub mod smtp;
 pub mod xforward;

@@ -15,7 +15,9 @@
 //! DATA together) is answered with one write; with TCP_NODELAY set that
 //! avoids stalling on the peer's delayed ACK.
 
+use crate::disposition;
 use crate::inbound::xforward::{self, XForward};
+use crate::incidents::FrontEnd;
 use crate::message::Envelope;
 use crate::message::received::auth_login_from_received;
 use crate::outbound::headers::{self, Edits};
@@ -27,7 +29,7 @@ use crate::serve::{Settings, Shared};
 use smtp_proto::{Error as ProtoError, Request};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -464,11 +466,7 @@ impl Session {
             }
         };
         if let Some(q) = queue_id.as_deref() {
-            if report.verdict.action == Action::Tempfail {
-                self.repeated_failure(&settings, q, &mut report).await;
-            } else {
-                self.shared.forget_failures(q);
-            }
+            disposition::apply_attempt_rule(&settings, &mut report, q).await;
         }
         let verdict = &report.verdict;
         let categories: Vec<&str> = verdict.categories().iter().map(|c| c.as_str()).collect();
@@ -482,24 +480,10 @@ impl Session {
         );
         match verdict.action {
             Action::Pass | Action::Tag => {
-                let cats = if categories.is_empty() {
-                    "none".to_string()
-                } else {
-                    categories.join(", ")
-                };
-                let subject_prefix = (verdict.action == Action::Tag).then(|| {
-                    settings
-                        .relay
-                        .tag_subject_prefix
-                        .replace("{categories}", &cats)
-                });
+                let marking = disposition::marking(verdict, &settings.relay.tag_subject_prefix);
                 let edits = Edits {
-                    add: vec![
-                        ("X-Hallmonitor-Verdict", verdict.action.as_str().to_string()),
-                        ("X-Hallmonitor-Categories", cats),
-                        ("X-Hallmonitor-Version", crate::VERSION.to_string()),
-                    ],
-                    subject_prefix,
+                    add: marking.headers,
+                    subject_prefix: marking.subject_prefix,
                     strip_auth_comment: settings.relay.strip_auth_header_outbound
                         && verdict.direction == Direction::Outbound,
                 };
@@ -512,6 +496,14 @@ impl Session {
                 match result {
                     Ok(r) if r.is_positive() => {
                         info!("relayed");
+                        disposition::record(
+                            &settings,
+                            FrontEnd::Relay,
+                            &envelope,
+                            &report,
+                            raw.len(),
+                        )
+                        .await;
                         let id = queue_id.as_deref().unwrap_or("message");
                         format!("250 2.0.0 Ok: {id} relayed\r\n")
                     }
@@ -528,46 +520,28 @@ impl Session {
             Action::Quarantine => {
                 let mail_params = std::mem::take(&mut txn.mail_params);
                 txn.abandon().await;
-                let meta = QuarantineMeta {
-                    time: SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map(|d| d.as_secs())
-                        .unwrap_or(0),
-                    queue_id: queue_id.clone(),
-                    next_hop: settings.next_hop.to_string(),
-                    mail_params,
-                    envelope: &envelope,
-                    report: &report,
-                };
-                let store = settings.store.clone();
-                let raw = raw.clone();
-                let stored = match serde_json::to_value(&meta) {
-                    Ok(meta) => tokio::task::spawn_blocking(move || store.put(&raw, &meta)).await,
-                    Err(e) => Ok(Err(crate::quarantine::StoreError::Json(e))),
-                };
-                match stored {
-                    Ok(Ok(id)) => {
-                        info!(quarantine_id = %id, "quarantined");
-                        format!("250 2.0.0 Ok: quarantined as {id}\r\n")
-                    }
-                    Ok(Err(e)) => {
-                        warn!(error = %e, "quarantine store failed");
-                        "451 4.3.0 Cannot store the message, try again later\r\n".into()
-                    }
+                match disposition::hold(
+                    &settings,
+                    FrontEnd::Relay,
+                    &envelope,
+                    raw.clone(),
+                    &report,
+                    &mail_params,
+                )
+                .await
+                {
+                    Ok(id) => format!("250 2.0.0 Ok: quarantined as {id}\r\n"),
                     Err(e) => {
-                        warn!(error = %e, "quarantine task failed");
+                        warn!(error = %e, "quarantine store failed");
                         "451 4.3.0 Cannot store the message, try again later\r\n".into()
                     }
                 }
             }
             Action::Reject => {
                 txn.abandon().await;
-                let clause = verdict
-                    .clauses()
-                    .first()
-                    .map(|c| one_line(c))
-                    .unwrap_or_else(|| "Message refused by the school's mail policy".into());
-                format!("550 5.7.1 {clause}\r\n")
+                disposition::record(&settings, FrontEnd::Relay, &envelope, &report, raw.len())
+                    .await;
+                format!("550 5.7.1 {}\r\n", disposition::reject_text(verdict))
             }
             Action::Tempfail => {
                 txn.abandon().await;
@@ -575,73 +549,6 @@ impl Session {
             }
         }
     }
-}
-
-/// Scan attempts for one queue id before a message that keeps failing is
-/// held as unscannable instead of being retried until Postfix bounces it.
-pub const MAX_SCAN_ATTEMPTS: u32 = 3;
-
-impl Session {
-    /// A tempfail while clamd answers PING is a failure of this message, not
-    /// an outage: count it, and on the [`MAX_SCAN_ATTEMPTS`]th attempt turn
-    /// the verdict into quarantine as `banned_attachment/unscannable`. During
-    /// a clamd outage nothing is counted, so mail is only deferred.
-    async fn repeated_failure(&self, settings: &Settings, queue_id: &str, report: &mut ScanReport) {
-        if let Some(clamd) = &settings.clamd
-            && crate::serve::ping_clamd(clamd, std::time::Duration::from_secs(5))
-                .await
-                .is_err()
-        {
-            return;
-        }
-        let attempts = self.shared.count_failure(queue_id);
-        if attempts < MAX_SCAN_ATTEMPTS {
-            return;
-        }
-        warn!(
-            attempts,
-            "scan keeps failing; holding the message as unscannable"
-        );
-        let mut f = crate::finding::Finding::new(
-            crate::finding::Category::BannedAttachment,
-            "banned_attachment/unscannable",
-            "message",
-            format!("scan failed {attempts} times"),
-            crate::finding::Severity::High,
-        );
-        f.clause = "Attachments that cannot be checked are held for review.".into();
-        report.verdict.findings.push(f);
-        report.verdict.action = Action::Quarantine;
-        self.shared.forget_failures(queue_id);
-    }
-}
-
-/// What the quarantine keeps next to the message.
-#[derive(serde::Serialize)]
-struct QuarantineMeta<'a> {
-    /// Unix seconds.
-    time: u64,
-    queue_id: Option<String>,
-    next_hop: String,
-    mail_params: Vec<String>,
-    envelope: &'a Envelope,
-    report: &'a ScanReport,
-}
-
-/// A clause as one short reply line (SMTP replies are ASCII, one line here).
-fn one_line(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                ' '
-            }
-        })
-        .collect();
-    out.truncate(400);
-    out.trim().to_string()
 }
 
 /// The parameters after `<address>` on a MAIL/RCPT line, as sent.

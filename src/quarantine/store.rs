@@ -102,6 +102,35 @@ impl Store {
         fs::rename(&tmp, &path).map_err(io(&path))
     }
 
+    /// Every stored message's metadata, by id (unreadable files are skipped
+    /// with a warning). Used to rebuild the index.
+    pub fn metadata_files(&self) -> Vec<(String, serde_json::Value)> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(id) = name.strip_suffix(".json") else {
+                continue;
+            };
+            if id.starts_with('.') {
+                continue;
+            }
+            match fs::read(e.path()).map(|b| serde_json::from_slice(&b)) {
+                Ok(Ok(v)) => out.push((id.to_string(), v)),
+                Ok(Err(err)) => {
+                    tracing::warn!(file = %e.path().display(), error = %err, "unreadable quarantine metadata")
+                }
+                Err(err) => {
+                    tracing::warn!(file = %e.path().display(), error = %err, "unreadable quarantine metadata")
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Path of a stored message (for tests and, later, release).
     pub fn message_path(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.eml"))

@@ -142,6 +142,8 @@ pub fn free_addr() -> SocketAddr {
 /// A running `hallmonitor serve`; killed (SIGTERM) on drop.
 pub struct Relay {
     pub addr: SocketAddr,
+    /// The admin server (health endpoint).
+    pub admin: SocketAddr,
     pub dir: tempfile::TempDir,
     child: Child,
     pub banner: String,
@@ -164,8 +166,9 @@ impl Relay {
     pub fn start(opts: RelayOptions) -> Relay {
         let dir = tempfile::tempdir().expect("tempdir");
         let base = std::fs::read_to_string(super::test_config()).expect("test config");
+        let admin = free_addr();
         let config = format!(
-            "[state]\ndir = \"state\"\n\n[relay]\n{}\n\n[limits]\n{}\n\n{base}",
+            "[state]\ndir = \"state\"\n\n[admin]\nlisten = \"{admin}\"\n\n[relay]\n{}\n\n[limits]\n{}\n\n{base}",
             opts.relay.join("\n"),
             opts.limits.join("\n")
         );
@@ -204,6 +207,7 @@ impl Relay {
         }
         Relay {
             addr,
+            admin,
             dir,
             child,
             banner,

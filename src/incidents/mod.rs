@@ -1,0 +1,15 @@
+//! The incident log: an embedded SQLite database (`STATE/hallmonitor.db`)
+//! with every message that had findings or was not simply passed, what was
+//! done about it, the quarantine index, the audit trail and the scan-failure
+//! counts. Release, alerts and the weekly summary are all queries on it.
+//!
+//! WAL mode with `synchronous = FULL`: a committed row survives a power cut,
+//! and the CLI can read and write while `serve` runs (busy timeout 5 s).
+
+mod db;
+mod failures;
+mod record;
+mod schema;
+
+pub use db::{DB_FILE, Incidents, IncidentsError, now};
+pub use record::{AuditEntry, FindingRow, FrontEnd, HeldRow, NewIncident};
