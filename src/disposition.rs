@@ -132,8 +132,11 @@ pub async fn hold(
         id: id.clone(),
         next_hop,
     });
-    if let Err(e) = settings.incidents.record(&incident).await {
-        warn!(quarantine_id = %id, error = %e, "held message not indexed yet (re-indexed at next start)");
+    match settings.incidents.record(&incident).await {
+        Ok(row) => crate::notify::incident_recorded(settings, row, &incident).await,
+        Err(e) => {
+            warn!(quarantine_id = %id, error = %e, "held message not indexed yet (re-indexed at next start)")
+        }
     }
     Ok(id)
 }
@@ -148,10 +151,11 @@ pub async fn record(
     report: &ScanReport,
     size: usize,
 ) {
-    if let Some(incident) = NewIncident::from_scan(front_end, envelope, report, size)
-        && let Err(e) = settings.incidents.record(&incident).await
-    {
-        warn!(error = %e, "incident not recorded");
+    if let Some(incident) = NewIncident::from_scan(front_end, envelope, report, size) {
+        match settings.incidents.record(&incident).await {
+            Ok(row) => crate::notify::incident_recorded(settings, row, &incident).await,
+            Err(e) => warn!(error = %e, "incident not recorded"),
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! The `hallmonitor` command: argument parsing and wiring only.
 
+mod cli;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use hallmonitor::config::Config;
@@ -37,6 +39,12 @@ enum Command {
     /// to scan, held messages, free disk space. Exits 1 when something needs
     /// attention.
     Status(StatusArgs),
+    /// Review held messages: list, show, release, delete, purge.
+    Quarantine(cli::quarantine::Args),
+    /// Manage web UI users and their roles.
+    User(cli::user::Args),
+    /// Reports: the weekly breach summary.
+    Report(cli::report::Args),
     /// Internal: extract text from a PDF on stdin (the sandboxed worker).
     #[command(hide = true, name = "extract-pdf")]
     ExtractPdf,
@@ -112,6 +120,9 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan(cli.config, args),
         Command::Serve(args) => serve(cli.config, args),
         Command::Status(args) => status(cli.config, args),
+        Command::Quarantine(args) => cli::quarantine::run(cli.config, args),
+        Command::User(args) => cli::user::run(cli.config, args),
+        Command::Report(args) => cli::report::run(cli.config, args),
         Command::ExtractPdf => hallmonitor::message::extract::pdf_worker_main(),
     };
     match result {
@@ -301,6 +312,7 @@ fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> Result<ExitCode> {
             .map(|m| tokio::spawn(hallmonitor::inbound::milter::serve(m, shared.clone())));
         let admin_server =
             admin.map(|a| tokio::spawn(hallmonitor::admin::serve(a, shared.clone())));
+        let notifier = tokio::spawn(hallmonitor::notify::run(shared.clone()));
         loop {
             tokio::select! {
                 _ = term.recv() => break,
@@ -336,6 +348,7 @@ fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> Result<ExitCode> {
         if let Some(a) = admin_server {
             let _ = a.await;
         }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), notifier).await;
         Ok::<_, anyhow::Error>(())
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

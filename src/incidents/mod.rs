@@ -10,6 +10,8 @@ mod db;
 mod failures;
 mod record;
 mod schema;
+mod schema_admin;
+mod schema_notify;
 
 pub use db::{DB_FILE, Incidents, IncidentsError, now};
 pub use record::{AuditEntry, FindingRow, FrontEnd, HeldRow, NewIncident};

@@ -77,4 +77,8 @@ CREATE TABLE scan_failures (
     last_error      TEXT
 );
 "#,
+    // 2: quarantine admin (users, sessions, …).
+    super::schema_admin::MIGRATION,
+    // 3: alert outbox and summary archive.
+    super::schema_notify::MIGRATION,
 ];

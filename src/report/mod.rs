@@ -1,0 +1,1 @@
+//! The weekly breach summary (skeleton; issue 8).
