@@ -4,6 +4,7 @@
 //! builds an [`message::Envelope`] and the raw bytes and calls [`scan::Scanner::scan`]:
 //! extraction → detectors → policy → verdict.
 
+pub mod access;
 pub mod admin;
 pub mod config;
 pub mod detect;
@@ -17,6 +18,7 @@ pub mod notify;
 pub mod outbound;
 pub mod policy;
 pub mod quarantine;
+pub mod release;
 pub mod report;
 pub mod rules;
 pub mod scan;

@@ -8,10 +8,14 @@
 
 mod db;
 mod failures;
+mod quarantine;
 mod record;
 mod schema;
 mod schema_admin;
 mod schema_notify;
+mod users;
 
 pub use db::{DB_FILE, Incidents, IncidentsError, now};
+pub use quarantine::{AuditRow, HeldFilter, HeldItem, IncidentRow};
 pub use record::{AuditEntry, FindingRow, FrontEnd, HeldRow, NewIncident};
+pub use users::{User, UserError, random_bytes, valid_user_name};
