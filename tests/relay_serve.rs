@@ -107,6 +107,20 @@ fn profane_message_arrives_tagged_in_the_subject() {
         "{text}"
     );
     assert!(text.ends_with("\r\n\r\nThis trip was shit and the coach was shit.\r\n"));
+    // Recorded as a tagged incident with masked evidence, nothing held.
+    assert_eq!(
+        sql(
+            &r,
+            "SELECT action, categories, message_id, sender_group FROM incidents"
+        ),
+        "tag|profanity|p1@example.com|external"
+    );
+    let evidence = sql(&r, "SELECT evidence FROM findings");
+    assert!(
+        !evidence.is_empty() && !evidence.contains("shit"),
+        "{evidence}"
+    );
+    assert_eq!(sql(&r, "SELECT count(*) FROM quarantine"), "0");
 }
 
 #[test]
@@ -133,6 +147,33 @@ fn eicar_is_quarantined_durably_and_never_delivered() {
     assert_eq!(meta["envelope"]["client_ip"], "192.0.2.10");
     assert!(meta["next_hop"].as_str().unwrap().starts_with("127.0.0.1:"));
     assert!(meta.to_string().contains(common::EICAR_RULE), "{meta}");
+    // Indexed in the incident log, as held, with the rule that held it.
+    let row = sql(
+        &r,
+        "SELECT q.status, i.action, i.categories, i.queue_id, f.rule FROM quarantine q \
+         JOIN incidents i ON i.id = q.incident_id JOIN findings f ON f.incident_id = i.id",
+    );
+    assert_eq!(
+        row,
+        format!("held|quarantine|virus|4QVIRUS1|{}", common::EICAR_RULE)
+    );
+    assert_eq!(sql(&r, "SELECT id FROM quarantine"), ids[0]);
+}
+
+/// One query against the relay's incident log, via the sqlite3 CLI (rows
+/// joined by newlines, columns by `|`).
+fn sql(r: &Relay, query: &str) -> String {
+    let out = std::process::Command::new("sqlite3")
+        .arg(r.state_dir().join("hallmonitor.db"))
+        .arg(query)
+        .output()
+        .expect("sqlite3 (apt-get install sqlite3)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[test]
