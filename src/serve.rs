@@ -133,8 +133,8 @@ impl Shared {
 /// Accept connections until shutdown, then wait up to the grace period for
 /// sessions in flight.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    let limit = shared.settings().relay.max_connections;
-    let permits = Arc::new(Semaphore::new(limit));
+    let mut limit = ConnectionLimit::new(shared.settings().relay.max_connections);
+    let permits = limit.semaphore.clone();
     let mut sessions = JoinSet::new();
     let mut shutdown = shared.shutdown.clone();
     loop {
@@ -149,6 +149,8 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                         continue;
                     }
                 };
+                // A reload may have changed relay.max_connections.
+                limit.resize(shared.settings().relay.max_connections);
                 match permits.clone().try_acquire_owned() {
                     Ok(permit) => {
                         let shared = shared.clone();
@@ -158,7 +160,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                         });
                     }
                     Err(_) => {
-                        warn!(peer = %peer, limit, "connection limit reached");
+                        warn!(peer = %peer, limit = limit.current, "connection limit reached");
                         sessions.spawn(async move {
                             let _ = stream.set_nodelay(true);
                             let _ = stream
@@ -189,6 +191,42 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             "grace period over; unfinished messages stay with Postfix"
         );
         sessions.abort_all();
+    }
+}
+
+/// The session limit, resizable on reload: raising it adds permits at once;
+/// lowering it takes free permits away now and the rest as sessions end.
+struct ConnectionLimit {
+    semaphore: Arc<Semaphore>,
+    current: usize,
+    /// Permits still to take away after a reduction.
+    owed: usize,
+}
+
+impl ConnectionLimit {
+    fn new(n: usize) -> ConnectionLimit {
+        ConnectionLimit {
+            semaphore: Arc::new(Semaphore::new(n)),
+            current: n,
+            owed: 0,
+        }
+    }
+
+    fn resize(&mut self, want: usize) {
+        if want > self.current {
+            let add = want - self.current;
+            let repaid = add.min(self.owed);
+            self.owed -= repaid;
+            self.semaphore.add_permits(add - repaid);
+            info!(from = self.current, to = want, "connection limit raised");
+        } else if want < self.current {
+            self.owed += self.current - want;
+            info!(from = self.current, to = want, "connection limit lowered");
+        }
+        self.current = want;
+        if self.owed > 0 {
+            self.owed -= self.semaphore.forget_permits(self.owed);
+        }
     }
 }
 

@@ -401,6 +401,61 @@ fn eight_bit_smtputf8_and_leading_dots_pass_through_unchanged() {
 }
 
 #[test]
+fn sighup_resizes_the_connection_limit() {
+    let sink = Sink::start();
+    let r = relay_with(&sink, &["max_connections = 1"], &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut first = Client::connect(r.addr);
+    assert!(first.reply().starts_with("220"));
+    assert!(Client::connect(r.addr).reply().starts_with("421 4.3.2"));
+
+    let cfg = std::fs::read_to_string(r.config_path()).unwrap();
+    std::fs::write(
+        r.config_path(),
+        cfg.replace("max_connections = 1", "max_connections = 3"),
+    )
+    .unwrap();
+    r.signal(libc::SIGHUP);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !r.log().contains("configuration and rules reloaded") {
+        assert!(std::time::Instant::now() < deadline, "{}", r.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Raised: two more sessions fit beside the first; a fourth does not.
+    let mut second = Client::connect(r.addr);
+    assert!(second.reply().starts_with("220"));
+    let mut third = Client::connect(r.addr);
+    assert!(third.reply().starts_with("220"));
+    assert!(Client::connect(r.addr).reply().starts_with("421 4.3.2"));
+
+    // Lowered to 1 while three sessions run: nobody is cut off, and a new
+    // session only fits once two of them have ended.
+    std::fs::write(r.config_path(), &cfg).unwrap();
+    r.signal(libc::SIGHUP);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while r.log().matches("configuration and rules reloaded").count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "{}", r.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(second.cmd("NOOP").starts_with("250"));
+    assert!(second.cmd("QUIT").starts_with("221"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(Client::connect(r.addr).reply().starts_with("421 4.3.2"));
+    assert!(third.cmd("QUIT").starts_with("221"));
+    assert!(first.cmd("QUIT").starts_with("221"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = Client::connect(r.addr);
+        let greeting = c.reply();
+        if greeting.starts_with("220") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{greeting}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
 fn sighup_reloads_a_good_config_and_keeps_the_old_one_on_error() {
     let sink = Sink::start();
     let r = relay(&sink);
