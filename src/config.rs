@@ -40,6 +40,7 @@ pub struct Config {
     pub relay: Relay,
     pub milter: Milter,
     pub admin: Admin,
+    pub notify: Notify,
     /// Where the config was loaded from (None: embedded defaults).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -266,6 +267,107 @@ impl Default for Admin {
     }
 }
 
+/// Alerts to the head teacher / Chair / DSL, notices to senders and
+/// operational alerts to the ICT admin, sent by `hallmonitor serve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Notify {
+    /// Send alerts, notices and operational alerts at all.
+    pub enabled: bool,
+    /// SMTP server (`host:port`) for alerts; empty: `relay.next_hop`, the
+    /// re-injection smtpd, which does not scan them again.
+    pub smtp: String,
+    /// From address; empty: `hallmonitor@` the first staff domain.
+    pub from: String,
+    /// Categories whose held messages raise an alert.
+    pub alert_categories: Vec<String>,
+    /// Also alert for tagged (delivered with a warning) messages.
+    pub tagged_alerts: bool,
+    /// Categories for which an identified school sender is told that their
+    /// message was held.
+    pub notice_categories: Vec<String>,
+    /// More alerts than this to one person within `batch_window` become one digest.
+    pub batch_threshold: u32,
+    /// The batching window, e.g. `"15m"`.
+    pub batch_window: String,
+    /// Waits between attempts of a failed send, e.g. `["1m", "5m", "30m"]`;
+    /// after the last the alert is marked failed.
+    pub retry: Vec<String>,
+    /// The same operational problem is mailed to the ICT admin at most this often.
+    pub ops_interval: String,
+    /// How often the operational checks run.
+    pub ops_check_every: String,
+}
+
+impl Default for Notify {
+    fn default() -> Self {
+        Notify {
+            enabled: true,
+            smtp: String::new(),
+            from: String::new(),
+            alert_categories: crate::finding::Category::ALL
+                .iter()
+                .map(|c| c.as_str().to_string())
+                .collect(),
+            tagged_alerts: false,
+            notice_categories: vec!["personal_data".into(), "chain_letter".into()],
+            batch_threshold: 5,
+            batch_window: "15m".into(),
+            retry: ["1m", "5m", "15m", "1h", "4h", "12h"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            ops_interval: "6h".into(),
+            ops_check_every: "5m".into(),
+        }
+    }
+}
+
+impl Notify {
+    pub fn batch_window(&self) -> Duration {
+        parse_duration(&self.batch_window).unwrap_or(Duration::from_secs(900))
+    }
+    pub fn retry_delays(&self) -> Vec<Duration> {
+        self.retry.iter().filter_map(|r| parse_duration(r)).collect()
+    }
+    pub fn ops_interval(&self) -> Duration {
+        parse_duration(&self.ops_interval).unwrap_or(Duration::from_secs(6 * 3600))
+    }
+    pub fn ops_check_every(&self) -> Duration {
+        parse_duration(&self.ops_check_every)
+            .unwrap_or(Duration::from_secs(300))
+            .max(Duration::from_secs(1))
+    }
+}
+
+/// `30s`, `15m`, `6h`, `3d` (or plain seconds) → a duration.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let mult = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mult).map(Duration::from_secs)
+}
+
+/// A plausible single mailbox: `local@domain`, no spaces or brackets.
+pub fn is_address(s: &str) -> bool {
+    match s.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !s.contains(|c: char| c.is_whitespace() || "<>,;\"()[]".contains(c))
+        }
+        None => false,
+    }
+}
+
 impl Relay {
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs.max(1))
@@ -409,7 +511,93 @@ impl Config {
                 }
             }
         }
+        for (key, list) in [
+            ("people.head_teacher", &self.people.head_teacher),
+            ("people.chair_of_governors", &self.people.chair_of_governors),
+            ("people.governors", &self.people.governors),
+            ("people.dsl", &self.people.dsl),
+            ("people.ict_admin", &self.people.ict_admin),
+        ] {
+            for a in list {
+                if !is_address(a) {
+                    return Err(invalid(key, format!("`{a}` is not an e-mail address")));
+                }
+            }
+        }
+        if !self.notify.smtp.is_empty()
+            && self.notify.smtp.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(invalid(
+                "notify.smtp",
+                format!(
+                    "`{}` is not an IP address and port such as 127.0.0.1:10026 (or \"\" for relay.next_hop)",
+                    self.notify.smtp
+                ),
+            ));
+        }
+        if !self.notify.from.is_empty() && !is_address(&self.notify.from) {
+            return Err(invalid(
+                "notify.from",
+                format!("`{}` is not an e-mail address", self.notify.from),
+            ));
+        }
+        for (key, list) in [
+            ("notify.alert_categories", &self.notify.alert_categories),
+            ("notify.notice_categories", &self.notify.notice_categories),
+        ] {
+            for c in list {
+                if crate::finding::Category::parse(c).is_none() {
+                    return Err(invalid(
+                        key,
+                        format!(
+                            "`{c}` is not a category (profanity, personal_data, chain_letter, anonymous_sender, virus, banned_attachment)"
+                        ),
+                    ));
+                }
+            }
+        }
+        for (key, value) in [
+            ("notify.batch_window", &self.notify.batch_window),
+            ("notify.ops_interval", &self.notify.ops_interval),
+            ("notify.ops_check_every", &self.notify.ops_check_every),
+        ]
+        .into_iter()
+        .chain(self.notify.retry.iter().map(|r| ("notify.retry", r)))
+        {
+            if parse_duration(value).is_none() {
+                return Err(invalid(
+                    key,
+                    format!("`{value}` is not a duration such as 30s, 15m, 6h or 3d"),
+                ));
+            }
+        }
+        if self.notify.batch_threshold == 0 {
+            return Err(invalid(
+                "notify.batch_threshold",
+                "must be at least 1".to_string(),
+            ));
+        }
         Ok(())
+    }
+
+    /// Where alerts are sent: `notify.smtp`, else `relay.next_hop`.
+    pub fn notify_smtp(&self) -> String {
+        if self.notify.smtp.is_empty() {
+            self.relay.next_hop.clone()
+        } else {
+            self.notify.smtp.clone()
+        }
+    }
+
+    /// From address of alerts and summaries.
+    pub fn notify_from(&self) -> String {
+        if !self.notify.from.is_empty() {
+            return self.notify.from.clone();
+        }
+        match self.school.staff_domains.first() {
+            Some(d) => format!("hallmonitor@{}", d.trim().to_ascii_lowercase()),
+            None => format!("hallmonitor@{}", self.relay.hostname),
+        }
     }
 
     /// The clamd address after the `HALLMONITOR_CLAMD` override.
