@@ -36,7 +36,17 @@ impl Incidents {
     }
 
     /// Forget `queue_id` once its message was handled.
+    /// Called for every scanned message, so the common case (nothing to
+    /// forget) is a read, not a write transaction.
     pub async fn forget_failures(&self, queue_id: &str) -> Result<(), IncidentsError> {
+        let known: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM scan_failures WHERE queue_id = ?")
+                .bind(queue_id)
+                .fetch_optional(self.pool())
+                .await?;
+        if known.is_none() {
+            return Ok(());
+        }
         sqlx::query("DELETE FROM scan_failures WHERE queue_id = ?")
             .bind(queue_id)
             .execute(self.pool())
