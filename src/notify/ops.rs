@@ -77,7 +77,9 @@ pub async fn check(settings: &Settings) -> Result<usize, IncidentsError> {
     .await?;
     let interval = config.notify.ops_interval().as_secs() as i64;
     let mut queued = 0;
-    for (key, text) in problems(&status, unscannable) {
+    let found = problems(&status, unscannable);
+    tracing::info!(problems = found.len(), "operational check");
+    for (key, text) in found {
         let last: Option<i64> =
             sqlx::query_scalar("SELECT last_sent FROM ops_alerts WHERE key = ?")
                 .bind(key)
