@@ -24,7 +24,7 @@ pub fn escape(s: &str) -> String {
 
 const STYLE: &str = "body{font-family:Arial,Helvetica,sans-serif;color:#222;max-width:900px;margin:16px}\
 table{border-collapse:collapse;margin:8px 0 16px}th,td{border:1px solid #bbb;padding:4px 8px;text-align:left}\
-td.n{text-align:right}th{background:#eef}h1{font-size:20px}h2{font-size:16px;margin-top:20px}.muted{color:#666}";
+td.n{text-align:right}td:first-child{white-space:nowrap}th{background:#eef}h1{font-size:20px}h2{font-size:16px;margin-top:20px}.muted{color:#666}";
 
 /// The HTML; `chart_src` is `cid:chart` in mail, or a data: URI in a file.
 pub fn render(s: &Summary, audience: Audience, chart_src: Option<&str>) -> String {
