@@ -31,9 +31,9 @@ pub fn alert_recipients(config: &Config, incident: &NewIncident) -> Vec<AlertRec
     let mut out: Vec<AlertRecipient> = Vec::new();
     for who in &incident.notify {
         let (list, role) = match who.as_str() {
-            "head_teacher" => (&config.people.head_teacher, "head teacher"),
-            "chair_of_governors" => (&config.people.chair_of_governors, "Chair of Governors"),
-            "dsl" => (&config.people.dsl, "Designated Safeguarding Lead"),
+            "head_teacher" => (&config.people.head_teacher, "the head teacher"),
+            "chair_of_governors" => (&config.people.chair_of_governors, "the Chair of Governors"),
+            "dsl" => (&config.people.dsl, "the Designated Safeguarding Lead"),
             _ => continue,
         };
         for address in list {
@@ -154,7 +154,7 @@ dsl = ["dsl@oakfield.sch.uk", "head@oakfield.sch.uk"]
         assert_eq!(r[0].address, "head@oakfield.sch.uk");
         assert_eq!(
             r[0].roles,
-            vec!["head teacher", "Designated Safeguarding Lead"]
+            vec!["the head teacher", "the Designated Safeguarding Lead"]
         );
         assert_eq!(r[1].address, "dsl@oakfield.sch.uk");
     }
