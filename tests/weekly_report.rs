@@ -452,7 +452,8 @@ fn sent_summaries_are_multipart_with_an_inline_chart_and_kept_in_the_archive() {
         .enable_all()
         .build()
         .unwrap();
-    let rows: Vec<(String, String, Option<i64>, Option<Vec<u8>>)> = rt.block_on(async {
+    type Row = (String, String, Option<i64>, Option<Vec<u8>>);
+    let rows: Vec<Row> = rt.block_on(async {
         let db = Incidents::open(&s.dir.path().join("state")).await.unwrap();
         sqlx::query_as("SELECT week, audience, sent_at, png FROM summaries ORDER BY audience")
             .fetch_all(db.pool())
