@@ -692,3 +692,296 @@ fn eight_bit_and_smtputf8_mail_arrives_with_the_body_unchanged() {
         .expect("the Latin-1 message");
     assert_eq!(body_of(&l.data), body_of(&latin1));
 }
+
+// ---- crashes in the middle of things ----------------------------------------
+
+/// A TCP proxy between Postfix and the relay that passes everything, except
+/// that the first session stops forwarding (holds the rest of the message)
+/// once `hold_after` bytes from Postfix have passed, and says so on the
+/// channel. When the relay's side closes, Postfix's side is closed too.
+fn holding_proxy(
+    to: std::net::SocketAddr,
+    hold_after: usize,
+) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<usize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let held = std::sync::Arc::new(AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            let Ok(mut relay) = std::net::TcpStream::connect(to) else {
+                continue; // the relay is down: Postfix sees the close
+            };
+            let (tx, held) = (tx.clone(), held.clone());
+            let (mut c2, mut r2) = (client.try_clone().unwrap(), relay.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut r2, &mut c2);
+                let _ = c2.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let mut passed = 0usize;
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match client.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if relay.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    passed += n;
+                    if passed >= hold_after && !held.swap(true, Ordering::SeqCst) {
+                        let _ = tx.send(passed);
+                        return; // hold the rest until the relay goes away
+                    }
+                }
+                let _ = relay.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn relay_killed_in_the_middle_of_data_defers_and_delivers_once_after_restart() {
+    let sink = Sink::start();
+    let reinject = free_addr();
+    let listen = free_addr();
+    let first = Relay::start(RelayOptions {
+        listen: Some(listen),
+        next_hop: reinject,
+        clamd: common::clamd().address(),
+        relay: vec![],
+        limits: vec![],
+    });
+    let (proxy, holding) = holding_proxy(listen, 1024 * 1024);
+    let pf = Postfix::start(proxy, reinject, sink.addr);
+    let mut raw = format!(
+        "From: Helen Okafor <{PARENT}>\r\nTo: {OFFICE}\r\nSubject: Minutes of every meeting\r\n\r\n"
+    );
+    let mut n = 0u32;
+    while raw.len() < 4 * 1024 * 1024 {
+        n += 1;
+        raw.push_str(&format!(
+            "Line {n}: the governors approved the minutes of the previous meeting.\r\n"
+        ));
+    }
+    assert!(submit(&pf, PARENT, OFFICE, raw.as_bytes()).starts_with("250"));
+    // The relay has the first megabyte of the 4 MB message, no more.
+    let passed = holding
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("Postfix sent the message to the relay");
+    assert!(passed < raw.len(), "{passed}");
+    first.signal(libc::SIGKILL);
+    pf.wait_for(30, "a deferral after the kill", || {
+        pf.log().contains("status=deferred") && !pf.queue().is_empty()
+    });
+    let deferred: Vec<String> = pf
+        .log()
+        .lines()
+        .filter(|l| l.contains("status=deferred"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        deferred.iter().any(|l| l.contains("lost connection")),
+        "{deferred:?}"
+    );
+    assert!(delivered(&sink).is_empty(), "nothing may be delivered yet");
+    let _up = Relay::start(RelayOptions {
+        listen: Some(listen),
+        next_hop: reinject,
+        clamd: common::clamd().address(),
+        relay: vec![],
+        limits: vec![],
+    });
+    let mut polls = 0u32;
+    pf.wait_for(60, "delivery after restart", || {
+        if polls.is_multiple_of(20) {
+            pf.flush();
+        }
+        polls += 1;
+        delivered(&sink).len() == 1 && pf.queue().is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let got = delivered(&sink);
+    assert_eq!(got.len(), 1, "delivered exactly once");
+    assert!(
+        body_of(&got[0].data) == body_of(raw.as_bytes()),
+        "body changed"
+    );
+    drop(first);
+}
+
+/// A clamd that answers PING but returns nonsense for every scan: a message
+/// that fails to scan while clamd is otherwise healthy.
+fn confused_clamd() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut cmd = [0u8; 10];
+                if conn.read_exact(&mut cmd[..5]).is_err() {
+                    return;
+                }
+                if &cmd[..5] == b"zPING" {
+                    let _ = conn.read_exact(&mut cmd[5..6]);
+                    let _ = conn.write_all(b"PONG\0");
+                    return;
+                }
+                if conn.read_exact(&mut cmd[5..]).is_err() {
+                    return;
+                }
+                loop {
+                    let mut len = [0u8; 4];
+                    if conn.read_exact(&mut len).is_err() {
+                        return;
+                    }
+                    let n = u32::from_be_bytes(len) as usize;
+                    if n == 0 {
+                        break;
+                    }
+                    let mut chunk = vec![0u8; n];
+                    if conn.read_exact(&mut chunk).is_err() {
+                        return;
+                    }
+                }
+                let _ = conn.write_all(b"what is this\0");
+            });
+        }
+    });
+    addr
+}
+
+/// `hallmonitor serve` on a config of our own, so that a restarted relay
+/// keeps its state directory (the harness gives each relay a new one).
+struct Serve {
+    child: std::process::Child,
+}
+
+impl Serve {
+    fn start(
+        config: &std::path::Path,
+        listen: std::net::SocketAddr,
+        next_hop: std::net::SocketAddr,
+        clamd: &str,
+    ) -> Serve {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(config.with_extension("log"))
+            .unwrap();
+        let child = std::process::Command::new(common::HALLMONITOR)
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .arg("--listen")
+            .arg(listen.to_string())
+            .arg("--next-hop")
+            .arg(next_hop.to_string())
+            .env("HALLMONITOR_CLAMD", clamd)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("hallmonitor serve");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(listen).is_err() {
+            assert!(std::time::Instant::now() < deadline, "serve did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Serve { child }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn scan_failure_count_survives_a_restart_and_the_third_attempt_is_held() {
+    let sink = Sink::start();
+    let reinject = free_addr();
+    let listen = free_addr();
+    let clamd = confused_clamd().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(common::test_config()).unwrap();
+    let config = dir.path().join("hallmonitor.toml");
+    std::fs::write(
+        &config,
+        format!("[state]\ndir = \"state\"\n\n[admin]\nlisten = \"\"\n\n{base}"),
+    )
+    .unwrap();
+    let sqlite = |sql: &str| -> Vec<String> {
+        let out = std::process::Command::new("sqlite3")
+            .arg(dir.path().join("state/hallmonitor.db"))
+            .arg(sql)
+            .output()
+            .expect("sqlite3");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let mut first = Serve::start(&config, listen, reinject, &clamd);
+    let pf = Postfix::start(listen, reinject, sink.addr);
+    let clean = read(&common::mail("clean-text.eml"));
+    let raw = String::from_utf8_lossy(&clean).replace("d.price@oakfield.sch.uk", PARENT);
+    assert!(submit(&pf, PARENT, OFFICE, raw.as_bytes()).starts_with("250"));
+    let queue = pf.queue();
+    assert_eq!(queue.len(), 1, "{queue:?}");
+    let qid = queue[0]["queue_id"].as_str().unwrap().to_string();
+    // Two failed attempts (451 each; Postfix retries after its backoff),
+    // then the relay dies before Postfix's third.
+    let count = format!("SELECT attempts FROM scan_failures WHERE queue_id = '{qid}'");
+    pf.wait_for(30, "two failed attempts", || sqlite(&count) == ["2"]);
+    first.kill();
+    assert_eq!(sqlite(&count), ["2"], "{}", pf.log());
+    assert!(pf.log().contains("451 4.7.1"), "{}", pf.log());
+    let _second = Serve::start(&config, listen, reinject, &clamd);
+    let mut polls = 0u32;
+    let messages = dir.path().join("state/messages");
+    let held = || {
+        std::fs::read_dir(&messages)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    pf.wait_for(60, "the third attempt held", || {
+        if polls.is_multiple_of(20) {
+            pf.flush();
+        }
+        polls += 1;
+        held() == 1 && pf.queue().is_empty()
+    });
+    assert!(
+        delivered(&sink).is_empty(),
+        "an unscanned message never passes"
+    );
+    let incident = sqlite("SELECT action, categories, rules, queue_id FROM incidents");
+    assert_eq!(incident.len(), 1, "{incident:?}");
+    assert!(
+        incident[0].starts_with("quarantine|banned_attachment|")
+            && incident[0].contains("banned_attachment/unscannable")
+            && incident[0].ends_with(&format!("|{qid}")),
+        "{incident:?}"
+    );
+    assert_eq!(sqlite("SELECT status FROM quarantine"), ["held"]);
+}
