@@ -23,6 +23,97 @@ impl Postfix {
     /// Start Postfix with `content_filter = scan:[127.0.0.1]:filter`, the
     /// re-injection smtpd on `reinject` and `relayhost = [127.0.0.1]:sink`.
     pub fn start(filter: SocketAddr, reinject: SocketAddr, sink: SocketAddr) -> Postfix {
+        let filter_cf = format!("content_filter = scan:[127.0.0.1]:{}\n", filter.port());
+        Self::launch(&filter_cf, reinject, sink, |_| {})
+    }
+
+    /// Start Postfix with hallmonitor as its milter (`smtpd_milters` and
+    /// `non_smtpd_milters` = `inet:milter`, protocol 6, tempfail when the
+    /// milter is unreachable, the README's macro lists) and no content
+    /// filter; `relayhost = [127.0.0.1]:sink`. SMTP AUTH (PLAIN, Cyrus
+    /// sasldb) is offered and `users` (login, password) can log in; that
+    /// needs `saslpasswd2` (Debian package sasl2-bin).
+    #[allow(dead_code)]
+    pub fn start_milter(milter: SocketAddr, sink: SocketAddr, users: &[(&str, &str)]) -> Postfix {
+        let users: Vec<(String, String)> = users
+            .iter()
+            .map(|(u, p)| (u.to_string(), p.to_string()))
+            .collect();
+        let milter_cf = format!(
+            "smtpd_milters = inet:{milter}
+non_smtpd_milters = inet:{milter}
+milter_protocol = 6
+milter_default_action = tempfail
+milter_connect_macros = j {{daemon_name}} {{client_addr}} {{client_name}} v _
+milter_mail_macros = i {{auth_authen}} {{auth_type}} {{mail_addr}} {{mail_host}}
+milter_rcpt_macros = i {{rcpt_addr}} {{rcpt_host}}
+milter_end_of_data_macros = i
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+smtpd_sasl_security_options = noanonymous
+smtpd_tls_auth_only = no
+"
+        );
+        Self::launch(&milter_cf, free_reinject(), sink, move |d| {
+            use std::io::Write;
+            let sasl = d.join("sasl");
+            std::fs::create_dir_all(&sasl).unwrap();
+            let db = sasl.join("sasldb2");
+            // Debian's Postfix reads $config_directory/sasl/smtpd.conf (and
+            // ignores cyrus_sasl_config_path); upstream uses the latter.
+            let conf_dir = d.join("etc").join("sasl");
+            std::fs::create_dir_all(&conf_dir).unwrap();
+            let conf = format!(
+                "pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: PLAIN LOGIN\nsasldb_path: {}\n",
+                db.display()
+            );
+            std::fs::write(sasl.join("smtpd.conf"), &conf).unwrap();
+            std::fs::write(conf_dir.join("smtpd.conf"), &conf).unwrap();
+            for (user, password) in &users {
+                let (login, realm) = user.split_once('@').unwrap_or((user, "oakfield.sch.uk"));
+                let mut child = Command::new("saslpasswd2")
+                    .arg("-c")
+                    .arg("-p")
+                    .arg("-f")
+                    .arg(&db)
+                    .arg("-u")
+                    .arg(realm)
+                    .arg(login)
+                    .stdin(Stdio::piped())
+                    .spawn()
+                    .expect("saslpasswd2 (apt-get install sasl2-bin)");
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(password.as_bytes())
+                    .unwrap();
+                assert!(child.wait().unwrap().success(), "saslpasswd2 failed");
+            }
+            // smtpd reads the sasldb as user postfix, by absolute path.
+            let _ = Command::new("chown").arg("postfix").arg(&db).status();
+            use std::os::unix::fs::PermissionsExt;
+            for p in [d, sasl.as_path()] {
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(d.join("etc").join("main.cf"))
+                .unwrap()
+                .write_all(format!("cyrus_sasl_config_path = {}\n", sasl.display()).as_bytes())
+                .unwrap();
+        })
+    }
+
+    /// Write the configuration (`filter_cf` decides content filter or
+    /// milter; `prepare` adds files before the check), check and start.
+    fn launch(
+        filter_cf: &str,
+        reinject: SocketAddr,
+        sink: SocketAddr,
+        prepare: impl FnOnce(&std::path::Path),
+    ) -> Postfix {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
         let etc = d.join("etc");
@@ -65,8 +156,7 @@ smtputf8_enable = yes
 message_size_limit = 52428800
 maillog_file = /dev/stdout
 maillog_file_prefixes = /var, /dev/stdout, /tmp, {dir}
-content_filter = scan:[127.0.0.1]:{filter_port}
-minimal_backoff_time = 1s
+{filter_cf}minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 queue_run_delay = 1s
 ",
@@ -74,7 +164,6 @@ queue_run_delay = 1s
             data = d.join("data").display(),
             dir = d.display(),
             sink_port = sink.port(),
-            filter_port = filter.port(),
         );
         let master_cf = format!(
             "{smtp} inet n - n - - smtpd
@@ -121,6 +210,7 @@ scan unix - - n - 4 smtp
         );
         std::fs::write(etc.join("main.cf"), main_cf).unwrap();
         std::fs::write(etc.join("master.cf"), master_cf).unwrap();
+        prepare(d);
         let check = Command::new("/usr/sbin/postfix")
             .arg("-c")
             .arg(&etc)
@@ -229,4 +319,10 @@ impl Drop for Postfix {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// A port for the unused re-injection smtpd of milter mode.
+#[allow(dead_code)]
+fn free_reinject() -> SocketAddr {
+    crate::common::smtp::free_addr()
 }
