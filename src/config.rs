@@ -328,7 +328,10 @@ impl Notify {
         parse_duration(&self.batch_window).unwrap_or(Duration::from_secs(900))
     }
     pub fn retry_delays(&self) -> Vec<Duration> {
-        self.retry.iter().filter_map(|r| parse_duration(r)).collect()
+        self.retry
+            .iter()
+            .filter_map(|r| parse_duration(r))
+            .collect()
     }
     pub fn ops_interval(&self) -> Duration {
         parse_duration(&self.ops_interval).unwrap_or(Duration::from_secs(6 * 3600))
@@ -524,8 +527,7 @@ impl Config {
                 }
             }
         }
-        if !self.notify.smtp.is_empty()
-            && self.notify.smtp.parse::<std::net::SocketAddr>().is_err()
+        if !self.notify.smtp.is_empty() && self.notify.smtp.parse::<std::net::SocketAddr>().is_err()
         {
             return Err(invalid(
                 "notify.smtp",
@@ -712,6 +714,53 @@ fn find_key_line(text: &str, dotted: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notify_defaults_go_to_the_next_hop_from_the_staff_domain() {
+        let c = Config::parse(
+            "[school]\nstaff_domains = [\"oakfield.sch.uk\"]\n[relay]\nnext_hop = \"127.0.0.1:2526\"\n",
+            "h.toml",
+        )
+        .unwrap();
+        assert!(c.notify.enabled);
+        assert_eq!(c.notify_smtp(), "127.0.0.1:2526");
+        assert_eq!(c.notify_from(), "hallmonitor@oakfield.sch.uk");
+        assert_eq!(c.notify.batch_threshold, 5);
+        assert_eq!(c.notify.batch_window(), Duration::from_secs(900));
+        assert!(!c.notify.tagged_alerts);
+        assert_eq!(
+            c.notify.notice_categories,
+            ["personal_data", "chain_letter"]
+        );
+        assert_eq!(c.notify.alert_categories.len(), 6);
+        assert_eq!(parse_duration("3d"), Some(Duration::from_secs(259_200)));
+        assert_eq!(parse_duration("15 m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("soon"), None);
+    }
+
+    #[test]
+    fn bad_notify_settings_name_file_line_and_key() {
+        for (text, key) in [
+            (
+                "[notify]\nbatch_window = \"fortnight\"\n",
+                "notify.batch_window",
+            ),
+            ("[notify]\nretry = [\"1m\", \"x\"]\n", "notify.retry"),
+            ("[notify]\nsmtp = \"mail.example\"\n", "notify.smtp"),
+            (
+                "[notify]\nalert_categories = [\"swearing\"]\n",
+                "notify.alert_categories",
+            ),
+            ("[notify]\nfrom = \"not an address\"\n", "notify.from"),
+            (
+                "[people]\nhead_teacher = [\"head\"]\n",
+                "people.head_teacher",
+            ),
+        ] {
+            let err = Config::parse(text, "h.toml").unwrap_err().to_string();
+            assert!(err.starts_with(&format!("h.toml:2: key `{key}`")), "{err}");
+        }
+    }
 
     #[test]
     fn relay_defaults_match_postfix_content_filter_ports() {
