@@ -227,14 +227,14 @@ pub struct ReasonForm {
     reason: String,
 }
 
-/// The reason from a form, or the 400 page.
-fn reason(authed: &Authed, form: &ReasonForm) -> Result<String, Response> {
+/// The reason from a form, or why it is unacceptable.
+fn reason(form: &ReasonForm) -> Result<String, &'static str> {
     let reason = form.reason.trim();
     if reason.is_empty() {
-        return Err(authed.error(StatusCode::BAD_REQUEST, "A reason is required."));
+        return Err("A reason is required.");
     }
     if reason.chars().count() > MAX_REASON {
-        return Err(authed.error(StatusCode::BAD_REQUEST, "The reason is too long."));
+        return Err("The reason is too long.");
     }
     Ok(reason.to_string())
 }
@@ -268,9 +268,9 @@ pub async fn release(
     if let Err(why) = access::can_release(authed.role(), &item) {
         return authed.error(StatusCode::FORBIDDEN, why);
     }
-    let reason = match reason(&authed, &form) {
+    let reason = match reason(&form) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(why) => return authed.error(StatusCode::BAD_REQUEST, why),
     };
     let settings = shared.settings();
     let outcome = {
@@ -317,9 +317,9 @@ pub async fn delete(
     if let Err(why) = access::can_delete(authed.role(), &item) {
         return authed.error(StatusCode::FORBIDDEN, why);
     }
-    let reason = match reason(&authed, &form) {
+    let reason = match reason(&form) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(why) => return authed.error(StatusCode::BAD_REQUEST, why),
     };
     let settings = shared.settings();
     let result = {
