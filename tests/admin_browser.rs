@@ -285,6 +285,5 @@ fn log_in_filter_open_release_and_see_the_audit_entry_in_chromium() {
         line.contains("ict") && line.contains("Referral agreed with the parent"),
         "{line}"
     );
-    std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(s.released().len(), 1, "delivered once");
 }

@@ -82,18 +82,6 @@ impl Setup {
             .write_all(format!("{PASSWORD}\n").as_bytes())
             .unwrap();
         let out = child.wait_with_output().unwrap();
-        if String::from_utf8_lossy(&out.stderr).contains("not built yet") {
-            // TEMPORARY until the user CLI lands: the same library call it makes.
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(async {
-                let db = hallmonitor::incidents::Incidents::open(&self.relay.state_dir())
-                    .await
-                    .unwrap();
-                let role = hallmonitor::access::Role::parse(role).unwrap();
-                db.add_user(name, role, PASSWORD).await.unwrap();
-            });
-            return;
-        }
         assert!(
             out.status.success(),
             "user add {name}: {}{}",
