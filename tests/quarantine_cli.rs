@@ -187,7 +187,11 @@ fn add_user(r: &Relay, name: &str, role: &str) {
 fn released(sink: &Sink) -> Vec<common::smtp::Delivered> {
     sink.messages()
         .into_iter()
-        .filter(|m| m.rcpts.iter().any(|r| r.contains(NURSE) || r.contains(OFFICE)))
+        .filter(|m| {
+            m.rcpts
+                .iter()
+                .any(|r| r.contains(NURSE) || r.contains(OFFICE))
+        })
         .collect()
 }
 
@@ -495,6 +499,8 @@ fn release_delivers_once_with_the_release_header_and_is_audited() {
         ),
         format!("ict.admin|{reason}")
     );
+    let remote = sql(&r, "SELECT remote FROM audit WHERE action = 'release'");
+    assert!(remote.starts_with("cli uid="), "{remote}");
 
     // A failed delivery leaves the item held and shows the error.
     let second = hold_pupil_data(&r, "4QREL2");
@@ -687,4 +693,46 @@ fn delete_and_purge_remove_files_and_index_rows() {
         None,
     ));
     assert!(err.contains("30d"), "{err}");
+}
+
+#[test]
+fn two_releases_at_once_deliver_once() {
+    let sink = Sink::start();
+    let r = relay(&sink);
+    let id = hold_pupil_data(&r, "4QRACE1");
+    let spawn = |who: &str| {
+        Command::new(common::HALLMONITOR)
+            .args(["--config"])
+            .arg(r.config_path())
+            .args([
+                "quarantine",
+                "release",
+                &id,
+                "--reason",
+                "approved",
+                "--as",
+                who,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn("first");
+    let b = spawn("second");
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let said = format!(
+        "{}{}{}{}",
+        String::from_utf8_lossy(&a.stdout),
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stdout),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    assert!(a.status.success() || b.status.success(), "{said}");
+    assert_eq!(released(&sink).len(), 1, "{said}");
+    assert_eq!(
+        sql(&r, "SELECT count(*) FROM audit WHERE action = 'release'"),
+        "1"
+    );
+    assert_eq!(sql(&r, "SELECT status FROM quarantine"), "released");
 }

@@ -135,6 +135,12 @@ fn uid_name() -> Option<String> {
     Some(name.to_string_lossy().into_owned())
 }
 
+/// How CLI actions are marked in the audit log's "from where" column.
+pub(crate) fn cli_origin() -> String {
+    // SAFETY: getuid cannot fail.
+    format!("cli uid={}", unsafe { libc::getuid() })
+}
+
 pub(crate) fn load_config(path: Option<PathBuf>) -> Result<Config> {
     Ok(match path {
         Some(p) => Config::load(&p)?,
@@ -163,10 +169,12 @@ async fn run_async(config: Config, args: Args) -> Result<ExitCode> {
         Some(n) => db.user(n).await?.map_or(Role::Admin, |u| u.role),
         None => Role::Admin,
     };
+    // "From where" in the audit log: the CLI on this host, and as which uid.
+    let remote = cli_origin();
     let actor = Actor {
         name: &name,
         role,
-        remote: None,
+        remote: Some(&remote),
     };
     match args.command {
         Command::List(a) => list(&db, &actor, a).await,

@@ -3,7 +3,7 @@
 //! the first admin. Passwords are stored as argon2id hashes.
 //! `--config FILE` is the global flag: it works before or after the subcommand.
 
-use super::quarantine::{load_config, operator_name, runtime};
+use super::quarantine::{cli_origin, load_config, operator_name, runtime};
 use anyhow::{Context, Result, bail};
 use hallmonitor::access::Role;
 use hallmonitor::incidents::{AuditEntry, Incidents, valid_user_name};
@@ -70,6 +70,7 @@ pub fn run(config: Option<PathBuf>, args: Args) -> Result<ExitCode> {
                     actor: &operator,
                     action: "user_add",
                     target: Some(&name),
+                    remote: Some(&cli_origin()),
                     detail: Some(&format!("role {role}")),
                     ..AuditEntry::default()
                 })
@@ -98,6 +99,7 @@ pub fn run(config: Option<PathBuf>, args: Args) -> Result<ExitCode> {
                         actor: &operator,
                         action: "user_disable",
                         target: Some(&name),
+                        remote: Some(&cli_origin()),
                         ..AuditEntry::default()
                     })
                     .await?;

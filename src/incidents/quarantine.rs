@@ -327,3 +327,150 @@ impl Incidents {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incidents::{AuditEntry, FrontEnd, HeldRow, NewIncident};
+
+    fn incident(id: Option<&str>, at: i64, from: &str, dir: &str, cats: &[&str]) -> NewIncident {
+        NewIncident {
+            at,
+            front_end: FrontEnd::Relay,
+            queue_id: None,
+            message_id: Some(format!("<{at}@x>")),
+            subject: Some("s".into()),
+            mail_from: from.into(),
+            rcpts: vec!["a@example.org".into()],
+            client_ip: None,
+            auth_user: None,
+            direction: dir.into(),
+            sender_group: "staff".into(),
+            identified_sender: Some(from.into()),
+            sender_is_head: false,
+            action: if id.is_some() { "quarantine" } else { "tag" }.into(),
+            categories: cats.iter().map(|c| c.to_string()).collect(),
+            rules: cats.iter().map(|c| format!("{c}/x")).collect(),
+            notify: vec!["head_teacher".into()],
+            clauses: vec!["clause".into()],
+            size: 10,
+            findings: vec![FindingRow {
+                category: cats[0].into(),
+                rule: format!("{}/x", cats[0]),
+                location: "body".into(),
+                evidence: "AB12****".into(),
+                severity: "high".into(),
+                confidence: 0.9,
+                count: 1,
+                clause: "clause".into(),
+            }],
+            held: id.map(|id| HeldRow {
+                id: id.into(),
+                next_hop: "127.0.0.1:10026".into(),
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn lists_filter_and_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Incidents::open(dir.path()).await.unwrap();
+        db.record(&incident(
+            Some("100-1-0"),
+            100,
+            "a@oakfield.sch.uk",
+            "outbound",
+            &["personal_data"],
+        ))
+        .await
+        .unwrap();
+        db.record(&incident(
+            Some("200-1-1"),
+            200,
+            "Parent@example.com",
+            "inbound",
+            &["virus", "banned_attachment"],
+        ))
+        .await
+        .unwrap();
+        db.record(&incident(
+            None,
+            300,
+            "b@oakfield.sch.uk",
+            "internal",
+            &["profanity"],
+        ))
+        .await
+        .unwrap();
+        let ids = |items: Vec<HeldItem>| items.into_iter().map(|i| i.id).collect::<Vec<_>>();
+        let all = db.list_held(&HeldFilter::default()).await.unwrap();
+        assert_eq!(ids(all.clone()), vec!["200-1-1", "100-1-0"]);
+        assert_eq!(all[0].categories, vec!["virus", "banned_attachment"]);
+        assert_eq!(all[0].rcpts, vec!["a@example.org"]);
+        assert_eq!(all[0].clauses, vec!["clause"]);
+        let f = |g: fn(&mut HeldFilter)| {
+            let mut filter = HeldFilter::default();
+            g(&mut filter);
+            filter
+        };
+        let q = |filter: HeldFilter| {
+            let db = db.clone();
+            async move { ids(db.list_held(&filter).await.unwrap()) }
+        };
+        assert_eq!(
+            q(f(|x| x.category = Some("banned_attachment".into()))).await,
+            vec!["200-1-1"]
+        );
+        assert!(
+            q(f(|x| x.category = Some("banned".into())))
+                .await
+                .is_empty()
+        );
+        assert_eq!(
+            q(f(|x| x.direction = Some("outbound".into()))).await,
+            vec!["100-1-0"]
+        );
+        assert_eq!(
+            q(f(|x| x.sender = Some("parent@".into()))).await,
+            vec!["200-1-1"]
+        );
+        assert_eq!(q(f(|x| x.since = Some(150))).await, vec!["200-1-1"]);
+        assert_eq!(q(f(|x| x.until = Some(150))).await, vec!["100-1-0"]);
+        assert_eq!(
+            q(f(|x| x.status = Some("released".into()))).await,
+            Vec::<String>::new()
+        );
+        assert_eq!(q(f(|x| x.limit = 1)).await, vec!["200-1-1"]);
+        assert!(db.held_item("999-1-1").await.unwrap().is_none());
+        let item = db.held_item("100-1-0").await.unwrap().unwrap();
+        assert_eq!(item.status, "held");
+        assert_eq!(
+            db.findings_of(item.incident_id).await.unwrap()[0].evidence,
+            "AB12****"
+        );
+        let counts = db
+            .held_counts_by_category(&HeldFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(counts.len(), 3);
+        assert!(counts.contains(&("virus".to_string(), 1)));
+        let history = db.incident_history(None, 10).await.unwrap();
+        assert_eq!(history.len(), 3);
+        assert_eq!(history[0].action, "tag");
+        assert_eq!(history[0].quarantine_id, None);
+        assert_eq!(history[2].quarantine_id.as_deref(), Some("100-1-0"));
+        db.audit(&AuditEntry {
+            actor: "ict",
+            action: "view",
+            target: Some("100-1-0"),
+            ..AuditEntry::default()
+        })
+        .await
+        .unwrap();
+        let log = db.audit_log(10).await.unwrap();
+        assert_eq!(
+            (log[0].actor.as_str(), log[0].action.as_str()),
+            ("ict", "view")
+        );
+    }
+}
