@@ -2,7 +2,7 @@
 # Load benchmark: hallmonitor behind a real Postfix, measured against Postfix alone.
 #
 #   bash benches/load.sh [--messages N] [--sessions S] [--mem-messages M] [--mem-sessions C]
-#                        [--attachment docx|pdf|none] [--message FILE] [--keep] [--only a,b,c,mem]
+#                        [--attachment docx|pdf|none] [--message FILE] [--keep] [--only a,p,b,c,mem]
 #                        [--breakdown]
 #
 # In one run, on 127.0.0.1 only, with private Postfix instances (postfix -c DIR start-fg), a
@@ -14,8 +14,8 @@
 #                           -> Postfix re-injection smtpd -> smtp-sink
 #   (c) milter:             smtp-source -> Postfix (smtpd_milters = hallmonitor serve --milter)
 #                           -> smtp-sink
-#   (p) optional (--only a,p): Postfix twice, no filter: the scan transport delivers straight
-#                           into the re-injection smtpd; the ceiling for any after-queue filter
+#   (p) Postfix twice:      as (b) with no filter: the scan transport delivers straight into the
+#                           re-injection smtpd; the ceiling of b/a for any after-queue filter
 #   mem                     50 concurrent sessions of ~1 MB messages straight into hallmonitor's
 #                           content-filter port (re-injected via Postfix to smtp-sink); peak
 #                           resident memory of hallmonitor and its worker processes together
@@ -36,7 +36,10 @@
 #
 # Requirements (project issues): b/a >= 0.45 and c/a >= 0.65 in messages per CPU-second;
 # peak memory < 200 MB. Exit status 0 when every measured requirement passed.
-# Needs root (Postfix's master), postfix (smtp-source/smtp-sink), clamav-daemon, python3.
+# Needs root (Postfix's master), postfix (smtp-source/smtp-sink), clamav-daemon, python3, bc.
+# HALLMONITOR_BIN=PATH benchmarks another hallmonitor binary (default target/release/, built
+# with cargo build --release when missing). Nothing leaves 127.0.0.1; everything started is
+# stopped on exit, Ctrl-C included.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,7 +49,7 @@ MESSAGES=2000
 SESSIONS=20
 MEM_MESSAGES=100
 MEM_SESSIONS=50
-ONLY=a,b,c,mem
+ONLY=a,p,b,c,mem
 KEEP=0
 BREAKDOWN=0
 MSG_OVERRIDE=""
