@@ -2,7 +2,8 @@
 //! WebDriver by `chromedriver` (package `chromium-driver`). Log in, filter
 //! the held list, open a held message, release it with a reason, see it
 //! arrive at the SMTP sink and the audit entry appear. A screenshot of the
-//! list page is saved to `target/test-artifacts/admin-list.png`.
+//! list page is saved to `target/test-artifacts/admin-list.png` (and one of
+//! the message page to `admin-message.png`).
 
 mod admin_support;
 mod common;
@@ -252,6 +253,9 @@ fn log_in_filter_open_release_and_see_the_audit_entry_in_chromium() {
     wait_for("the message page", 20, || {
         d.url().ends_with(&format!("/message/{pd}")).then_some(())
     });
+    d.screenshot(
+        &PathBuf::from(common::MANIFEST_DIR).join("target/test-artifacts/admin-message.png"),
+    );
     let body = d.text("#body");
     assert!(body.contains("Dear Nurse Adeyemi"), "{body}");
     assert!(d.text("table.findings").contains("7032*****3"));
