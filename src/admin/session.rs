@@ -280,4 +280,84 @@ mod tests {
         assert!(!same_secret("abc", "abcd"));
         assert!(!same_secret("", "a"));
     }
+
+    async fn db_with_user(dir: &std::path::Path) -> Incidents {
+        let db = Incidents::open(dir).await.unwrap();
+        db.add_user("ict", Role::Admin, "pw").await.unwrap();
+        db
+    }
+
+    #[tokio::test]
+    async fn sessions_live_expire_and_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db_with_user(dir.path()).await;
+        let (value, s) = create(&db, "ict", Role::Admin, Some("127.0.0.1"))
+            .await
+            .unwrap();
+        let found = lookup(&db, &value).await.unwrap().expect("live session");
+        assert_eq!((found.user.as_str(), found.role), ("ict", Role::Admin));
+        assert_eq!(found.csrf, s.csrf);
+        // The key, not the cookie value, is stored.
+        let stored: String = sqlx::query_scalar("SELECT id FROM sessions")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(stored, key_of(&value));
+        assert!(
+            lookup(&db, &random_hex(32).unwrap())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Idle expiry deletes the row.
+        sqlx::query("UPDATE sessions SET last_seen = last_seen - ?")
+            .bind(IDLE_SECS + 1)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        assert!(lookup(&db, &value).await.unwrap().is_none());
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
+        // Absolute expiry even when active.
+        let (value, _) = create(&db, "ict", Role::Admin, None).await.unwrap();
+        sqlx::query("UPDATE sessions SET created_at = created_at - ?")
+            .bind(ABSOLUTE_SECS + 1)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        assert!(lookup(&db, &value).await.unwrap().is_none());
+        // A disabled user's sessions stop working.
+        let (value, _) = create(&db, "ict", Role::Admin, None).await.unwrap();
+        assert!(lookup(&db, &value).await.unwrap().is_some());
+        db.disable_user("ict").await.unwrap();
+        assert!(lookup(&db, &value).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn failed_logins_throttle_by_address_and_by_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db_with_user(dir.path()).await;
+        for _ in 0..MAX_FAILURES_PER_REMOTE {
+            assert!(!throttled(&db, "192.0.2.1", "ict").await.unwrap());
+            failed_login(&db, "192.0.2.1", "ict").await.unwrap();
+        }
+        assert!(throttled(&db, "192.0.2.1", "someone").await.unwrap());
+        assert!(!throttled(&db, "192.0.2.2", "ict").await.unwrap());
+        for i in 0..(MAX_FAILURES_PER_USER - MAX_FAILURES_PER_REMOTE) {
+            failed_login(&db, &format!("198.51.100.{i}"), "ict")
+                .await
+                .unwrap();
+        }
+        assert!(throttled(&db, "192.0.2.2", "ict").await.unwrap());
+        // Old failures no longer count.
+        sqlx::query("UPDATE login_attempts SET at = at - ?")
+            .bind(FAILURE_WINDOW_SECS + 1)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        assert!(!throttled(&db, "192.0.2.1", "ict").await.unwrap());
+    }
 }
