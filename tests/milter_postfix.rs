@@ -522,3 +522,42 @@ fn oversized_message_tempfails_and_is_held_as_unscannable_on_the_third_attempt()
     deliver_marker(&r, "after-big");
     assert_eq!(r.sink.messages().len(), 1);
 }
+
+#[test]
+fn locally_submitted_mail_goes_through_non_smtpd_milters() {
+    let r = rig(&common::clamd().address(), &[], &[]);
+    let raw = format!(
+        "From: Office <{OFFICE}>\r\nTo: {PARENT}\r\nSubject: Parents evening\r\nMessage-ID: <local@oakfield.sch.uk>\r\n\r\nParents evening is on Thursday.\r\n"
+    );
+    let mut child = Command::new("/usr/sbin/sendmail")
+        .arg("-C")
+        .arg(r.postfix.etc())
+        .arg("-f")
+        .arg(OFFICE)
+        .arg(PARENT)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("sendmail");
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(raw.as_bytes())
+            .unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    // Trusted as local submission (senders.trust_local_submission), the
+    // office's own address is not impersonation: delivered, marked.
+    r.postfix
+        .wait_for(30, "the local message", || r.sink.messages().len() == 1);
+    let text = r.sink.messages()[0].text();
+    assert!(text.contains("X-Hallmonitor-Verdict: pass\r\n"), "{text}");
+    assert!(r.hm.held().is_empty());
+    assert!(
+        r.hm.log().contains("direction=\"outbound\""),
+        "{}",
+        r.hm.log()
+    );
+}

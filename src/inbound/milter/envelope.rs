@@ -116,6 +116,8 @@ impl Macros {
 pub struct Events {
     pub connect_host: Option<String>,
     pub connect_addr: Option<String>,
+    /// Client port of the connect event; 0 for Postfix's non-SMTP emulation.
+    pub connect_port: Option<u16>,
     pub helo: Option<String>,
     pub mail_from: Option<String>,
     pub rcpts: Vec<String>,
@@ -173,15 +175,15 @@ pub fn envelope(macros: &Macros, events: &Events) -> Envelope {
     }
 }
 
-/// Mail that did not come over SMTP: Postfix runs `non_smtpd_milters` in
-/// its cleanup server for `sendmail`/pickup mail and reports no SMTP client
-/// there (no `{client_addr}`; the connect event, if any, names no peer
-/// address). Mail over SMTP from 127.0.0.1 is *not* local submission, the
-/// same rule as `XFORWARD` in content-filter mode (`ADDR` present).
+/// Mail that did not come over SMTP (`sendmail`, pickup): Postfix runs
+/// `non_smtpd_milters` in its cleanup server and emulates the SMTP events
+/// there with client `localhost`, `127.0.0.1`, port 0. A real SMTP client
+/// never has port 0, so mail over SMTP from 127.0.0.1 is *not* local
+/// submission, the same rule as `XFORWARD` in content-filter mode.
 fn is_local_submission(macros: &Macros, events: &Events) -> bool {
     let has_client = macros.get("client_addr").and_then(parse_ip).is_some()
         || events.connect_addr.as_deref().and_then(parse_ip).is_some();
-    !has_client
+    events.connect_port == Some(0) || !has_client
 }
 
 #[cfg(test)]
@@ -266,5 +268,18 @@ mod tests {
         assert_eq!(m.get("i"), None);
         assert_eq!(m.get("daemon_name"), Some("mx"));
         assert!(m.rcpt_addrs.is_empty());
+    }
+
+    #[test]
+    fn postfix_non_smtp_emulation_port_zero_is_local_submission() {
+        let m = with(&[("{client_addr}", "127.0.0.1")], &[("i", "Q1")], &["x@y"]);
+        let mut events = Events {
+            connect_addr: Some("127.0.0.1".into()),
+            connect_port: Some(40123),
+            ..Events::default()
+        };
+        assert!(!envelope(&m, &events).local_submission);
+        events.connect_port = Some(0);
+        assert!(envelope(&m, &events).local_submission);
     }
 }

@@ -158,7 +158,8 @@ impl miltr_server::Milter for Session {
         self.connect.connect_host = Some(c.hostname().into_owned());
         let addr = c.address().into_owned();
         self.connect.connect_addr = (!addr.is_empty()).then_some(addr);
-        debug!(host = %c.hostname(), addr = %c.address(), "milter connect");
+        self.connect.connect_port = c.port;
+        debug!(host = %c.hostname(), addr = %c.address(), port = ?c.port, "milter connect");
         Ok(Continue.into())
     }
 
@@ -207,6 +208,7 @@ impl miltr_server::Milter for Session {
         let mut events = std::mem::take(&mut msg.events);
         events.connect_host = self.connect.connect_host.clone();
         events.connect_addr = self.connect.connect_addr.clone();
+        events.connect_port = self.connect.connect_port;
         events.helo = self.connect.helo.clone();
         self.macros.warn_missing();
         let envelope = envelope::envelope(&self.macros, &events);
