@@ -426,3 +426,45 @@ fn sessions_cookies_and_security_headers() {
     );
     assert_eq!(r.status, 303);
 }
+
+#[test]
+fn governors_see_only_the_governors_summaries() {
+    let s = Setup::start();
+    s.add_user("gov", "governor");
+    s.add_user("head", "head");
+    let db = s.relay.state_dir().join("hallmonitor.db");
+    let out = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg(
+            "INSERT INTO summaries (id, week, audience, created_at, sent_at, subject, text, html) VALUES \
+             (1, '2026-W47', 'head', 1795000000, 1795000000, 'Head summary <b>W47</b>', 'Named senders: d.price', '<p>x</p>'), \
+             (2, '2026-W47', 'governors', 1795000000, NULL, 'Governors summary W47', 'Totals only: 3 held', '<p>y</p>')",
+        )
+        .output()
+        .expect("sqlite3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let gov = login(s.admin(), "gov");
+    let list = gov.get("/summaries").text();
+    assert!(list.contains("Governors summary W47"), "{list}");
+    assert!(!list.contains("Head summary"), "{list}");
+    let one = gov.get("/summaries/2");
+    assert_eq!(one.status, 200);
+    assert!(one.text().contains("Totals only: 3 held"));
+    assert_eq!(gov.get("/summaries/1").status, 404);
+    let head = login(s.admin(), "head");
+    let list = head.get("/summaries").text();
+    assert!(
+        list.contains("Head summary &lt;b&gt;W47&lt;/b&gt;"),
+        "{list}"
+    );
+    assert!(list.contains("Governors summary W47"), "{list}");
+    assert!(
+        head.get("/summaries/1")
+            .text()
+            .contains("Named senders: d.price")
+    );
+}
