@@ -31,7 +31,10 @@ pub fn time(secs: i64) -> String {
         return secs.to_string();
     };
     match jiff::tz::TimeZone::get("Europe/London") {
-        Ok(tz) => ts.to_zoned_datetime(tz).strftime("%Y-%m-%d %H:%M %Z").to_string(),
+        Ok(tz) => ts
+            .to_zoned_datetime(tz)
+            .strftime("%Y-%m-%d %H:%M %Z")
+            .to_string(),
         Err(_) => ts.strftime("%Y-%m-%d %H:%M UTC").to_string(),
     }
 }
