@@ -15,6 +15,8 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const PARENT: &str = "helen.okafor@example.com";
@@ -424,14 +426,18 @@ fn staff_login_from_auth_authen_is_not_anonymous() {
     );
 }
 
-/// A clamd that answers PING at once and never answers a scan.
-fn stalling_clamd() -> SocketAddr {
+/// A clamd that answers PING at once and never answers a scan; counts the
+/// scans it was asked for.
+fn stalling_clamd() -> (SocketAddr, Arc<AtomicUsize>) {
     use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let scans = Arc::new(AtomicUsize::new(0));
+    let counter = scans.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
+            let counter = counter.clone();
             std::thread::spawn(move || {
                 let mut cmd = [0u8; 5];
                 if conn.read_exact(&mut cmd).is_err() {
@@ -443,19 +449,20 @@ fn stalling_clamd() -> SocketAddr {
                     let _ = conn.write_all(b"PONG\0");
                     return;
                 }
+                counter.fetch_add(1, Ordering::SeqCst);
                 // Swallow the stream and never answer.
                 let mut buf = [0u8; 4096];
                 while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
             });
         }
     });
-    addr
+    (addr, scans)
 }
 
 #[test]
 fn slow_scan_tempfails_and_is_held_as_unscannable_on_the_third_attempt() {
     let r = rig(
-        &stalling_clamd().to_string(),
+        &stalling_clamd().0.to_string(),
         &["message_timeout_secs = 1"],
         &[],
     );
@@ -560,4 +567,86 @@ fn locally_submitted_mail_goes_through_non_smtpd_milters() {
         "{}",
         r.hm.log()
     );
+}
+
+#[test]
+fn forty_concurrent_smtp_sessions_are_all_scanned_and_delivered() {
+    let r = rig(&common::clamd().address(), &[], &[]);
+    let started = Instant::now();
+    let replies: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..40)
+            .map(|i| {
+                let pf = &r.postfix;
+                s.spawn(move || {
+                    let raw = format!(
+                        "From: Helen Okafor <{PARENT}>\r\nTo: {OFFICE}\r\nSubject: Note {i}\r\nMessage-ID: <note-{i}@example.com>\r\n\r\nNote number {i} about the trip.\r\n"
+                    );
+                    submit(pf, None, PARENT, OFFICE, raw.as_bytes())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let answered = started.elapsed();
+    for reply in &replies {
+        assert!(reply.starts_with("250"), "{reply}\n{}", r.hm.log());
+    }
+    r.postfix.wait_for(60, "all forty at the sink", || {
+        r.sink.messages().len() == 40
+    });
+    let mut subjects: Vec<String> = r
+        .sink
+        .messages()
+        .iter()
+        .map(|m| {
+            let text = m.text();
+            assert!(text.contains("X-Hallmonitor-Verdict: pass\r\n"), "{text}");
+            text.lines()
+                .find(|l| l.starts_with("Subject: "))
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    subjects.sort();
+    subjects.dedup();
+    assert_eq!(subjects.len(), 40);
+    eprintln!("40 concurrent sessions answered in {answered:?}");
+}
+
+#[test]
+fn shutdown_finishes_the_message_in_flight_and_then_defers_new_mail() {
+    let (clamd, scans) = stalling_clamd();
+    let mut r = rig(&clamd.to_string(), &["message_timeout_secs = 3"], &[]);
+    let raw = read(&common::mail("eicar-zip.eml"));
+    let in_flight = std::thread::scope(|s| {
+        let pf = &r.postfix;
+        let raw = &raw;
+        let h = s.spawn(move || submit(pf, None, PARENT, OFFICE, raw));
+        // Wait until the scan has started (clamd was asked).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while scans.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "{}", r.hm.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        r.hm.stop();
+        h.join().unwrap()
+    });
+    // The scan could not finish in time: deferred, not accepted, not lost.
+    assert!(
+        in_flight.starts_with("451 4.7.1"),
+        "{in_flight}\n{}",
+        r.hm.log()
+    );
+    assert!(
+        r.hm.log().contains("milter shutting down"),
+        "{}",
+        r.hm.log()
+    );
+    let clean = format!(
+        "From: Helen Okafor <{PARENT}>\r\nTo: {OFFICE}\r\nSubject: Later\r\n\r\nLater.\r\n"
+    );
+    let reply = submit(&r.postfix, None, PARENT, OFFICE, clean.as_bytes());
+    assert!(reply.starts_with('4'), "{reply}");
+    assert!(r.sink.messages().is_empty());
+    assert!(r.postfix.queue().is_empty());
 }
