@@ -424,7 +424,7 @@ fn a_burst_of_alerts_to_one_person_becomes_one_digest() {
     let s = Server::start(
         sink.addr,
         &common::clamd().address(),
-        &["batch_threshold = 2", "batch_window = \"3s\""],
+        &["batch_threshold = 2", "batch_window = \"8s\""],
     );
     let mut ids = Vec::new();
     for n in 0..5 {
@@ -446,10 +446,16 @@ fn a_burst_of_alerts_to_one_person_becomes_one_digest() {
     let head: Vec<Alert> = alerts(&sink).into_iter().filter(|a| a.to == HEAD).collect();
     let single: Vec<&Alert> = head.iter().filter(|a| a.kind == "alert").collect();
     let digests: Vec<&Alert> = head.iter().filter(|a| a.kind == "digest").collect();
-    assert_eq!(single.len(), 2, "{head:#?}");
-    assert_eq!(digests.len(), 1, "{head:#?}");
+    let outbox =
+        s.sql("SELECT id, created_at, kind, status, attempts, digest_id, sent_at FROM outbox");
+    let subjects: Vec<&str> = head.iter().map(|a| a.subject.as_str()).collect();
+    assert_eq!(single.len(), 2, "{subjects:?}\n{outbox}");
+    assert_eq!(digests.len(), 1, "{subjects:?}\n{outbox}");
     let d = digests[0];
-    assert_eq!(d.subject, "[hallmonitor] Digest: 3 alerts");
+    assert_eq!(
+        d.subject, "[hallmonitor] Digest: 3 alerts",
+        "{subjects:?}\n{outbox}"
+    );
     let in_digest = ids
         .iter()
         .filter(|id| d.text.contains(&format!("{BASE_URL}/message/{id}")))

@@ -75,6 +75,8 @@ pub fn categories(list: &[String]) -> String {
 /// Trend words: this week against the average of the previous weeks.
 pub fn trend(now: i64, before: f64) -> String {
     let n = now as f64;
+    // One decimal, halves rounded up (0.25 → 0.3).
+    let before = (before * 10.0).round() / 10.0;
     if (n - before).abs() < 0.5 {
         "about the same".into()
     } else if n > before {
@@ -87,4 +89,19 @@ pub fn trend(now: i64, before: f64) -> String {
 /// Free text from a message or a reviewer: one line, numbers masked.
 pub fn free(text: &str) -> String {
     clean_line(text, 160)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trend_and_duration_words() {
+        assert_eq!(trend(1, 0.25), "up from 0.3");
+        assert_eq!(trend(0, 2.0), "down from 2.0");
+        assert_eq!(trend(1, 1.25), "about the same");
+        assert_eq!(duration(7200), "2.0 hours");
+        assert_eq!(duration(600), "10 minutes");
+        assert_eq!(duration(3 * 86_400), "3.0 days");
+    }
 }
