@@ -106,3 +106,59 @@ pub async fn check(settings: &Settings) -> Result<usize, IncidentsError> {
     }
     Ok(queued)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{ClamdStatus, Disk};
+
+    fn status() -> Status {
+        Status {
+            healthy: true,
+            problems: vec![],
+            version: "test",
+            clamd: ClamdStatus {
+                address: "127.0.0.1:3310".into(),
+                disabled: false,
+                reachable: true,
+                error: None,
+                version: None,
+                signature_age_days: Some(1.0),
+            },
+            failing_messages: 0,
+            failed_attempts: 0,
+            held: 0,
+            state_dir: "/var/lib/hallmonitor".into(),
+            disk: Some(Disk {
+                total_bytes: 100,
+                free_bytes: 50,
+                used_percent: 50.0,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_healthy_installation_has_no_problems() {
+        assert!(problems(&status(), 0).is_empty());
+    }
+
+    #[test]
+    fn each_problem_has_its_own_key() {
+        let mut s = status();
+        s.clamd.reachable = false;
+        s.clamd.signature_age_days = Some(4.5);
+        s.disk = Some(Disk {
+            total_bytes: 100,
+            free_bytes: 5,
+            used_percent: 95.0,
+        });
+        s.failing_messages = 11;
+        let keys: Vec<&str> = problems(&s, 0).iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["clamd", "signatures", "disk", "tempfails"]);
+        let mut s = status();
+        s.failing_messages = 1;
+        let p = problems(&s, 2);
+        assert_eq!(p[0].0, "scan_errors");
+        assert!(p[0].1.contains("2 held as unscannable"), "{}", p[0].1);
+    }
+}
