@@ -291,6 +291,14 @@ fn clean_mail_is_delivered_with_headers_and_profane_mail_tagged() {
     let log = r.hm.log();
     assert!(log.contains("queue_id="), "{log}");
     assert!(!log.contains("configuration error"), "{log}");
+    // Postfix had nothing to say about the milter's protocol.
+    let maillog = r.postfix.log();
+    assert!(
+        !maillog
+            .lines()
+            .any(|l| l.contains("warning:") && l.contains("milter")),
+        "{maillog}"
+    );
     assert!(r.hm.held().is_empty());
 }
 
