@@ -60,9 +60,10 @@ pub async fn incident_recorded(settings: &Settings, id: i64, incident: &NewIncid
 /// operational checks). Returns when the server shuts down.
 pub async fn run(shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.clone();
-    // First operational check shortly after start-up, not at once: clamd may
-    // still be loading its signatures.
-    let mut next_ops = tokio::time::Instant::now() + Duration::from_secs(2);
+    // The first operational check after one interval, not at start-up:
+    // clamd may still be loading its signatures then.
+    let mut next_ops =
+        tokio::time::Instant::now() + shared.settings().config.notify.ops_check_every();
     loop {
         let settings = shared.settings();
         let mut sleep_for = Duration::from_secs(60);
