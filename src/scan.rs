@@ -32,6 +32,10 @@ fn dedupe(findings: Vec<Finding>) -> Vec<Finding> {
     out
 }
 
+/// Messages with at least this many bytes of parts run their detectors in
+/// parallel (when [`ScannerOptions::parallel`] is on).
+pub const PARALLEL_FROM_BYTES: usize = 256 * 1024;
+
 /// Options for building a [`Scanner`].
 #[derive(Debug, Clone)]
 pub struct ScannerOptions {
@@ -148,11 +152,15 @@ impl Scanner {
                 }),
             }
         };
-        let results: Vec<Result<Vec<Finding>, DetectError>> = if self.parallel {
-            self.detectors.par_iter().map(|d| run(d.as_ref())).collect()
-        } else {
-            self.detectors.iter().map(|d| run(d.as_ref())).collect()
-        };
+        // Fanning out to rayon costs thread wake-ups; it only pays for itself
+        // on large messages.
+        let bytes: usize = message.parts.iter().map(|p| p.data.len()).sum();
+        let results: Vec<Result<Vec<Finding>, DetectError>> =
+            if self.parallel && bytes >= PARALLEL_FROM_BYTES {
+                self.detectors.par_iter().map(|d| run(d.as_ref())).collect()
+            } else {
+                self.detectors.iter().map(|d| run(d.as_ref())).collect()
+            };
         let mut findings = Vec::new();
         let mut errors = Vec::new();
         for r in results {

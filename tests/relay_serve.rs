@@ -297,6 +297,9 @@ fn pipelined_session_with_two_messages_in_one_connection() {
         got[1].mail,
         "MAIL FROM:<d.price@oakfield.sch.uk> BODY=8BITMIME"
     );
+    // Both went over one next-hop connection, each with its own XFORWARD.
+    assert_eq!(sink.connections(), 1);
+    assert!(got[0].xforward.join(" ").contains("IDENT=4QPIPE0"));
 }
 
 #[test]

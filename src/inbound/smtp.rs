@@ -53,10 +53,11 @@ struct Transaction {
 }
 
 impl Transaction {
-    async fn abandon(mut self) {
-        if let Some(hop) = self.hop.take() {
-            hop.quit().await;
-        }
+    /// End the transaction without delivering: the next-hop connection,
+    /// reset, if it can carry another one.
+    async fn abandon(mut self) -> Option<NextHop> {
+        let mut hop = self.hop.take()?;
+        hop.reset().await.then_some(hop)
     }
 }
 
@@ -76,6 +77,10 @@ struct Session {
     helo: Option<String>,
     xforward: XForward,
     txn: Option<Transaction>,
+    /// The next-hop connection kept between transactions: Postfix sends
+    /// several messages per connection, and a new next-hop session per
+    /// message (connect, EHLO, QUIT) costs both sides more than the scan.
+    idle_hop: Option<NextHop>,
     /// Discarding the rest of an over-long command line.
     skipping_line: bool,
     started: Instant,
@@ -94,14 +99,20 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             helo: None,
             xforward: XForward::default(),
             txn: None,
+            idle_hop: None,
             skipping_line: false,
             started: Instant::now(),
         };
         if let Err(e) = s.run().await {
             debug!(error = %e, "connection ended");
         }
-        if let Some(t) = s.txn.take() {
-            t.abandon().await;
+        if let Some(t) = s.txn.take()
+            && let Some(hop) = t.abandon().await
+        {
+            hop.quit().await;
+        }
+        if let Some(hop) = s.idle_hop.take() {
+            hop.quit().await;
         }
     }
     .instrument(span)
@@ -323,8 +334,47 @@ impl Session {
 
     async fn reset(&mut self) {
         if let Some(t) = self.txn.take() {
-            t.abandon().await;
+            let hop = t.abandon().await;
+            self.keep_hop(hop);
         }
+    }
+
+    /// Keep a next-hop connection for the next transaction.
+    fn keep_hop(&mut self, hop: Option<NextHop>) {
+        if hop.is_some() {
+            self.idle_hop = hop;
+        }
+    }
+
+    /// End a transaction without delivering, keeping its connection.
+    async fn drop_txn(&mut self, txn: Transaction) {
+        let hop = txn.abandon().await;
+        self.keep_hop(hop);
+    }
+
+    /// A next-hop connection for a new transaction: the idle one when it
+    /// still works (and still goes to the configured next hop), else a new one.
+    async fn next_hop(
+        &mut self,
+        settings: &Settings,
+    ) -> Result<NextHop, crate::outbound::relay::RelayError> {
+        let xf = self.xforward.clone();
+        if let Some(mut hop) = self.idle_hop.take()
+            && hop.addr() == settings.next_hop
+        {
+            let xf = xf.clone();
+            if hop.begin(|supported| xf.commands(supported)).await.is_ok() {
+                return Ok(hop);
+            }
+            debug!("idle next-hop connection failed; reconnecting");
+        }
+        NextHop::connect(
+            settings.next_hop,
+            settings.relay.next_hop_timeout(),
+            &settings.relay.hostname,
+            |supported| xf.commands(supported),
+        )
+        .await
     }
 
     /// MAIL FROM: open the next-hop transaction now, so its refusals reach
@@ -335,15 +385,7 @@ impl Session {
             self.reply("552 5.3.4 Message size exceeds fixed limit\r\n");
             return;
         }
-        let helo = settings.relay.hostname.clone();
-        let xf = self.xforward.clone();
-        let hop = NextHop::connect(
-            settings.next_hop,
-            settings.relay.next_hop_timeout(),
-            &helo,
-            |supported| xf.commands(supported),
-        )
-        .await;
+        let hop = self.next_hop(&settings).await;
         let mut hop = match hop {
             Ok(h) => h,
             Err(e) => {
@@ -365,7 +407,9 @@ impl Session {
             }
             Ok(r) => {
                 self.reply(&r.to_smtp());
-                hop.quit().await;
+                if hop.reset().await {
+                    self.idle_hop = Some(hop);
+                }
             }
             Err(e) => {
                 warn!(error = %e, "next hop failed at MAIL");
@@ -420,10 +464,10 @@ impl Session {
             return Ok(true);
         };
         let reply = if body.oversize {
-            txn.abandon().await;
+            self.drop_txn(txn).await;
             "552 5.3.4 Message size exceeds fixed limit\r\n".to_string()
         } else if body.long_line {
-            txn.abandon().await;
+            self.drop_txn(txn).await;
             "500 5.5.2 Message has a line longer than 1000 octets\r\n".to_string()
         } else {
             let queue_id = self.xforward.get("IDENT");
@@ -462,7 +506,9 @@ impl Session {
                 return "451 4.4.2 Next hop failed, try again later\r\n".into();
             };
             let result = hop.data(&[&raw]).await;
-            hop.quit().await;
+            if result.is_ok() {
+                self.idle_hop = Some(hop);
+            }
             return match result {
                 Ok(r) if r.is_positive() => {
                     info!("released message relayed without scanning");
@@ -484,7 +530,7 @@ impl Session {
             Ok(r) => r,
             Err(e) => {
                 warn!(error = %e, "scanner task failed");
-                txn.abandon().await;
+                self.drop_txn(txn).await;
                 return "451 4.3.0 Internal error while scanning, try again later\r\n".into();
             }
         };
@@ -515,7 +561,10 @@ impl Session {
                     return "451 4.4.2 Next hop failed, try again later\r\n".into();
                 };
                 let result = hop.data(&[&header, &raw[body_start..]]).await;
-                hop.quit().await;
+                if result.is_ok() {
+                    // A completed DATA leaves the connection ready for MAIL.
+                    self.idle_hop = Some(hop);
+                }
                 match result {
                     Ok(r) if r.is_positive() => {
                         info!("relayed");
@@ -542,7 +591,7 @@ impl Session {
             }
             Action::Quarantine => {
                 let mail_params = std::mem::take(&mut txn.mail_params);
-                txn.abandon().await;
+                self.drop_txn(txn).await;
                 match disposition::hold(
                     &settings,
                     FrontEnd::Relay,
@@ -561,13 +610,13 @@ impl Session {
                 }
             }
             Action::Reject => {
-                txn.abandon().await;
+                self.drop_txn(txn).await;
                 disposition::record(&settings, FrontEnd::Relay, &envelope, &report, raw.len())
                     .await;
                 format!("550 5.7.1 {}\r\n", disposition::reject_text(verdict))
             }
             Action::Tempfail => {
-                txn.abandon().await;
+                self.drop_txn(txn).await;
                 "451 4.7.1 Message could not be scanned, try again later\r\n".into()
             }
         }

@@ -146,6 +146,7 @@ pub struct NextHop {
 impl NextHop {
     /// Connect, read the greeting, EHLO, and send the XFORWARD lines the next
     /// hop supports (`xforward` builds them from its advertised attributes).
+    /// For a later transaction on the same connection, call [`NextHop::begin`].
     pub async fn connect(
         addr: SocketAddr,
         timeout: Duration,
@@ -183,19 +184,41 @@ impl NextHop {
             });
         }
         let capabilities = Capabilities::parse(&ehlo.message);
-        for line in xforward(&capabilities.xforward) {
-            let r = client.cmd(line).await.map_err(session)?;
+        let mut hop = NextHop {
+            addr,
+            client,
+            capabilities,
+        };
+        hop.begin(xforward).await?;
+        Ok(hop)
+    }
+
+    /// Start a transaction: send the XFORWARD lines for it (Postfix's smtpd
+    /// forgets XFORWARD attributes at the end of each transaction).
+    pub async fn begin(
+        &mut self,
+        xforward: impl FnOnce(&[String]) -> Vec<String>,
+    ) -> Result<(), RelayError> {
+        for line in xforward(&self.capabilities.xforward) {
+            let r = self.cmd(line).await?;
             if r.code != 250 {
                 // Not fatal: the message is still delivered, only with less
                 // precise logging at the next hop.
                 tracing::warn!(code = r.code, "next hop refused XFORWARD");
             }
         }
-        Ok(NextHop {
-            addr,
-            client,
-            capabilities,
-        })
+        Ok(())
+    }
+
+    /// The next hop's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Abort the transaction in progress (RSET) so the connection can carry
+    /// the next one; false when the connection is no longer usable.
+    pub async fn reset(&mut self) -> bool {
+        matches!(self.cmd("RSET\r\n".into()).await, Ok(r) if r.code == 250)
     }
 
     fn params(&self, params: &[String]) -> String {

@@ -34,6 +34,7 @@ impl Delivered {
 pub struct Sink {
     pub addr: SocketAddr,
     delivered: Arc<Mutex<Vec<Delivered>>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Sink {
@@ -42,16 +43,29 @@ impl Sink {
         let addr = listener.local_addr().expect("sink addr");
         let delivered = Arc::new(Mutex::new(Vec::new()));
         let d = delivered.clone();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = connections.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let d = d.clone();
                 std::thread::spawn(move || {
                     let _ = sink_session(conn, &d);
                 });
             }
         });
-        Sink { addr, delivered }
+        Sink {
+            addr,
+            delivered,
+            connections,
+        }
+    }
+
+    /// Connections accepted so far.
+    #[allow(dead_code)]
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn messages(&self) -> Vec<Delivered> {
