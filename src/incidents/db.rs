@@ -34,6 +34,9 @@ pub enum IncidentsError {
 pub struct Incidents {
     pool: SqlitePool,
     path: PathBuf,
+    /// Queue ids with a row in `scan_failures`, so clearing a count (done
+    /// for every scanned message) costs nothing in the common case.
+    pub(super) failing_ids: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// File name of the database under the state directory.
@@ -63,8 +66,18 @@ impl Incidents {
             .connect_with(options)
             .await
             .map_err(open_err)?;
-        let db = Incidents { pool, path };
+        let db = Incidents {
+            pool,
+            path,
+            failing_ids: Default::default(),
+        };
         db.migrate().await?;
+        let ids: Vec<String> = sqlx::query_scalar("SELECT queue_id FROM scan_failures")
+            .fetch_all(&db.pool)
+            .await?;
+        if let Ok(mut set) = db.failing_ids.lock() {
+            set.extend(ids);
+        }
         Ok(db)
     }
 

@@ -32,6 +32,9 @@ impl Incidents {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
+        if let Ok(mut set) = self.failing_ids.lock() {
+            set.insert(queue_id.to_string());
+        }
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
