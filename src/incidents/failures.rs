@@ -69,6 +69,17 @@ impl Incidents {
     }
 }
 
+impl Incidents {
+    /// Messages in quarantine awaiting review.
+    pub async fn held_count(&self) -> Result<i64, IncidentsError> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM quarantine WHERE status = 'held'")
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::incidents::Incidents;
@@ -86,16 +97,5 @@ mod tests {
         assert_eq!(db.failing().await.unwrap(), (2, 4));
         db.forget_failures("Q1").await.unwrap();
         assert_eq!(db.count_failure("Q1", "boom").await.unwrap(), 1);
-    }
-}
-
-impl Incidents {
-    /// Messages in quarantine awaiting review.
-    pub async fn held_count(&self) -> Result<i64, IncidentsError> {
-        Ok(
-            sqlx::query_scalar("SELECT count(*) FROM quarantine WHERE status = 'held'")
-                .fetch_one(self.pool())
-                .await?,
-        )
     }
 }
