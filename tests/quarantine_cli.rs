@@ -104,12 +104,8 @@ fn cli(r: &Relay, args: &[&str], stdin: Option<&str>) -> Output {
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("run hallmonitor");
     if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        // The command may refuse (and exit) before reading its input.
+        let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
     }
     drop(child.stdin.take());
     child.wait_with_output().expect("wait for hallmonitor")
@@ -153,6 +149,7 @@ fn ids(list: &serde_json::Value) -> Vec<String> {
 
 fn sql(r: &Relay, query: &str) -> String {
     let out = Command::new("sqlite3")
+        .args(["-cmd", ".timeout 5000"])
         .arg(r.state_dir().join("hallmonitor.db"))
         .arg(query)
         .output()
@@ -649,6 +646,15 @@ fn delete_and_purge_remove_files_and_index_rows() {
             &format!("SELECT status || '|' || reviewed_by FROM quarantine WHERE id = '{doomed}'")
         ),
         "deleted|it.tech"
+    );
+    assert_eq!(
+        sql(
+            &r,
+            &format!(
+                "SELECT actor || '|' || reason FROM audit WHERE action = 'delete' AND target = '{doomed}'"
+            )
+        ),
+        "it.tech|duplicate"
     );
     assert!(
         refused(&cli(

@@ -164,6 +164,11 @@ async fn run_async(config: Config, args: Args) -> Result<ExitCode> {
     let state = config.state_dir();
     let db = Incidents::open(&state).await?;
     let store = Store::new(&state);
+    // Held files the relay could not index yet (it logs "not indexed yet")
+    // are indexed now, so the operator sees every held message.
+    if let Err(e) = db.reindex_quarantine(&store).await {
+        tracing::warn!(error = %e, "quarantine files not re-indexed");
+    }
     let name = operator_name(args.as_user.as_deref());
     let role = match &args.as_user {
         Some(n) => db.user(n).await?.map_or(Role::Admin, |u| u.role),
