@@ -89,6 +89,15 @@ impl Incidents {
         &self.pool
     }
 
+    /// A transaction that takes the write lock at once (`BEGIN IMMEDIATE`).
+    /// Use it for every transaction that reads and then writes: a deferred
+    /// one that upgrades from read to write fails at once with "database is
+    /// locked" when another writer is busy, instead of waiting out the busy
+    /// timeout.
+    pub async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
     async fn migrate(&self) -> Result<(), IncidentsError> {
         let mut conn = self.pool.acquire().await?;
         // BEGIN IMMEDIATE: two processes opening a new database at once must

@@ -13,7 +13,7 @@ impl Incidents {
     /// Count one more failed scan of `queue_id`; returns the new count.
     pub async fn count_failure(&self, queue_id: &str, error: &str) -> Result<u32, IncidentsError> {
         let t = now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM scan_failures WHERE last_at < ?")
             .bind(t - FORGET_AFTER_SECS)
             .execute(&mut *tx)

@@ -132,7 +132,7 @@ impl Incidents {
     /// message whose quarantine id is already indexed is not written twice
     /// (returns the existing incident's id).
     pub async fn record(&self, i: &NewIncident) -> Result<i64, IncidentsError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         if let Some(h) = &i.held {
             let existing: Option<i64> =
                 sqlx::query_scalar("SELECT incident_id FROM quarantine WHERE id = ?")

@@ -173,7 +173,7 @@ impl Incidents {
 
     /// Disable a user (their sessions go too); false if there was none.
     pub async fn disable_user(&self, name: &str) -> Result<bool, IncidentsError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let n = sqlx::query("UPDATE users SET disabled = 1 WHERE name = ? AND disabled = 0")
             .bind(name)
             .execute(&mut *tx)

@@ -200,7 +200,7 @@ pub async fn make_digest(
     recipient: &str,
     compose: impl FnOnce(&[(String, String)]) -> (String, String),
 ) -> Result<Option<i64>, IncidentsError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.write_tx().await?;
     let rows: Vec<(i64, String, String)> = sqlx::query_as(
         "SELECT id, subject, body FROM outbox WHERE recipient = ? AND status = 'batched' ORDER BY id",
     )
