@@ -14,6 +14,7 @@
 //! session), and one in the middle of a message may finish it within
 //! `relay.shutdown_grace_secs`. A message cut off there was never accepted.
 
+pub mod conn;
 pub mod decide;
 pub mod edits;
 pub mod envelope;
@@ -26,7 +27,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinSet;
-use tokio_util::compat::TokioAsyncReadCompatExt;
 use tracing::{Instrument, debug, info, info_span, warn};
 /// A bound milter socket.
 pub enum Listener {
@@ -123,12 +123,11 @@ async fn accept(listener: &Listener) -> std::io::Result<(Box<dyn Stream>, String
 
 /// One connection until Postfix closes it, or shutdown when no message is
 /// in progress.
-async fn handle(stream: Box<dyn Stream>, shared: Arc<Shared>) {
+async fn handle(mut stream: Box<dyn Stream>, shared: Arc<Shared>) {
     let mut milter = session::Session::new(shared.clone());
     let busy = milter.busy.clone();
     let mut shutdown = shared.shutdown.clone();
-    let mut server = miltr_server::Server::default_postfix(&mut milter);
-    let conn = server.handle_connection(stream.compat());
+    let conn = conn::run(&mut stream, &mut milter);
     tokio::pin!(conn);
     let result = tokio::select! {
         r = &mut conn => Some(r),

@@ -15,7 +15,7 @@ use miltr_common::actions::{Action, Continue, Discard, Replycode};
 use miltr_common::commands::{Body, Connect, Header, Helo, Macro, Mail, Recipient};
 use miltr_common::modifications::ModificationResponse;
 use miltr_common::modifications::headers::{AddHeader, ChangeHeader};
-use miltr_common::optneg::{Capability, MacroStage, OptNeg, Protocol};
+use miltr_common::optneg::{Capability, MacroStage, OptNeg};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::{Instrument, debug, info_span};
@@ -122,7 +122,9 @@ impl miltr_server::Milter for Session {
     ) -> Result<OptNeg, miltr_server::Error<Self::Error>> {
         let mut ours = OptNeg {
             capabilities: Capability::SMFIF_ADDHDRS | Capability::SMFIF_CHGHDRS,
-            protocol: Protocol::empty(),
+            // Postfix need not wait for a reply to any event before the end
+            // of the message (see `conn`).
+            protocol: super::conn::no_reply_flags(),
             ..OptNeg::default()
         };
         // A hint only: main.cf's milter_*_macros lists are the guarantee.
