@@ -203,17 +203,40 @@ fn current_thread_runtime_is_refused_not_hung() {
 
 #[test]
 fn called_on_an_async_thread_is_an_error_not_a_panic() {
+    // A large message goes through the async runtime, which cannot be
+    // blocked on from one of its own threads: an error, not a panic.
     let rt = runtime();
     let handle = rt.handle().clone();
+    let big = vec![b'a'; hallmonitor::detect::virus::BLOCKING_SCAN_MAX_BYTES + 1];
     let r = rt.block_on(async move {
         inspect_with(
             ClamdAddress::Socket(clamd().address().into()),
             Duration::from_secs(1),
             handle,
-            vec![part("attachment:a.txt", b"hello", 0)],
+            vec![part("attachment:big.txt", &big, 0)],
         )
     });
     assert!(matches!(r, Err(DetectError::Clamd(_))), "{r:?}");
+}
+
+#[test]
+fn small_messages_are_scanned_over_blocking_sockets_even_from_an_async_thread() {
+    let rt = runtime();
+    let handle = rt.handle().clone();
+    let r = rt.block_on(async move {
+        inspect_with(
+            ClamdAddress::Socket(clamd().address().into()),
+            Duration::from_secs(5),
+            handle,
+            vec![
+                part("attachment:a.txt", b"hello", 0),
+                part("attachment:eicar.com", common::EICAR, 0),
+            ],
+        )
+    });
+    let found = r.expect("scanned");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].location, "attachment:eicar.com");
 }
 
 #[test]

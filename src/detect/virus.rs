@@ -371,6 +371,119 @@ enum ScanOutcome {
     Failed(String),
 }
 
+/// Messages whose parts add up to at most this many bytes are scanned over
+/// plain blocking sockets from the scanning thread, one part after another:
+/// for the everyday small message that costs far fewer thread wake-ups than
+/// handing each part to the async runtime.
+pub const BLOCKING_SCAN_MAX_BYTES: usize = 1024 * 1024;
+
+/// One part over a blocking socket, within `timeout`.
+fn scan_one_blocking(address: &ClamdAddress, timeout: Duration, data: &[u8]) -> ScanOutcome {
+    match instream_blocking(address, timeout, data) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            ScanOutcome::Failed(format!(
+                "no answer from {address} within {} s",
+                timeout.as_secs()
+            ))
+        }
+        Err(e) => ScanOutcome::Failed(format!("{address}: {e}")),
+        Ok(raw) => match parse_reply(&raw) {
+            Ok(reply) => ScanOutcome::Reply(reply),
+            Err(e) => ScanOutcome::Failed(format!("{address}: {e}")),
+        },
+    }
+}
+
+/// [`instream`] over std sockets: the same exchange, with read and write
+/// timeouts bounding every step by the time left.
+fn instream_blocking(
+    address: &ClamdAddress,
+    timeout: Duration,
+    data: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Write};
+    let deadline = std::time::Instant::now() + timeout;
+    let left = || {
+        deadline
+            .saturating_duration_since(std::time::Instant::now())
+            .max(Duration::from_millis(1))
+    };
+    let mut stream: Box<dyn BlockingStream> = match address {
+        ClamdAddress::Tcp(a) => {
+            let addr = std::net::ToSocketAddrs::to_socket_addrs(a.as_str())?
+                .next()
+                .ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address")
+                })?;
+            let s = std::net::TcpStream::connect_timeout(&addr, left())?;
+            let _ = s.set_nodelay(true);
+            Box::new(s)
+        }
+        ClamdAddress::Socket(p) => Box::new(std::os::unix::net::UnixStream::connect(p)?),
+    };
+    let mut framed = Vec::with_capacity(data.len() + 32);
+    framed.extend_from_slice(b"zINSTREAM\0");
+    for chunk in data.chunks(CHUNK_SIZE) {
+        let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+        framed.extend_from_slice(&len.to_be_bytes());
+        framed.extend_from_slice(chunk);
+    }
+    framed.extend_from_slice(&[0, 0, 0, 0]);
+    stream.set_timeouts(left())?;
+    let written = stream.write_all(&framed).and_then(|()| stream.flush());
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 512];
+    let read: std::io::Result<()> = loop {
+        if let Err(e) = stream.set_timeouts(left()) {
+            break Err(e);
+        }
+        if std::time::Instant::now() >= deadline {
+            break Err(std::io::ErrorKind::TimedOut.into());
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => {
+                reply.extend_from_slice(&buf[..n]);
+                if reply.contains(&0) || reply.len() >= MAX_REPLY {
+                    break Ok(());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(e),
+        }
+    };
+    if !reply.is_empty() {
+        return Ok(reply);
+    }
+    written?;
+    read?;
+    Ok(reply)
+}
+
+/// A blocking socket with read and write timeouts.
+trait BlockingStream: std::io::Read + std::io::Write {
+    fn set_timeouts(&self, t: Duration) -> std::io::Result<()>;
+}
+
+impl BlockingStream for std::net::TcpStream {
+    fn set_timeouts(&self, t: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(t))?;
+        self.set_write_timeout(Some(t))
+    }
+}
+
+impl BlockingStream for std::os::unix::net::UnixStream {
+    fn set_timeouts(&self, t: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(t))?;
+        self.set_write_timeout(Some(t))
+    }
+}
+
 /// One `zINSTREAM` exchange: the data in chunks (4-byte big-endian length,
 /// bytes), a zero-length chunk, then clamd's reply up to its NUL terminator.
 ///
@@ -434,6 +547,39 @@ impl Detector for Virus {
         if parts.is_empty() {
             return Ok(());
         }
+        let total: usize = parts.iter().map(|(_, d)| d.len()).sum();
+        let replies = if total <= BLOCKING_SCAN_MAX_BYTES {
+            let mut replies = Vec::with_capacity(parts.len());
+            for (location, data) in &parts {
+                match scan_one_blocking(&self.address, self.timeout, data) {
+                    ScanOutcome::Reply(r) => replies.push((location.clone(), r)),
+                    ScanOutcome::Failed(why) => {
+                        return Err(DetectError::Clamd(format!("{location}: {why}")));
+                    }
+                }
+            }
+            replies
+        } else {
+            self.scan_parts_async(parts)?
+        };
+        let mut found = Vec::new();
+        for (location, reply) in &replies {
+            if let Some(f) = finding_for(reply, location)? {
+                tracing::info!(location = %location, rule = %f.rule, "clamd finding");
+                found.push(f);
+            }
+        }
+        out.extend(drop_container_echoes(found));
+        Ok(())
+    }
+}
+
+impl Virus {
+    /// Large messages: every part through the async runtime, several at once.
+    fn scan_parts_async(
+        &self,
+        parts: Vec<(String, Arc<[u8]>)>,
+    ) -> Result<Vec<(String, Reply)>, DetectError> {
         // Handle::block_on panics when called on an async worker thread (it
         // would block the runtime); inside spawn_blocking or on a rayon thread it
         // is fine. There is no public test for "async context" (a spawn_blocking
@@ -446,15 +592,7 @@ impl Detector for Virus {
                 "virus scan called on an async runtime thread (use spawn_blocking)".into(),
             )
         })??;
-        let mut found = Vec::new();
-        for (location, reply) in &replies {
-            if let Some(f) = finding_for(reply, location)? {
-                tracing::info!(location = %location, rule = %f.rule, "clamd finding");
-                found.push(f);
-            }
-        }
-        out.extend(drop_container_echoes(found));
-        Ok(())
+        Ok(replies)
     }
 }
 
