@@ -295,7 +295,10 @@ fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> Result<ExitCode> {
             .map(|m| format!(", milter on {}", m.describe()))
             .unwrap_or_default();
         let admin_state = match &admin {
-            Some(a) => format!(", health at http://{}/health", a.local_addr()?),
+            Some(a) => {
+                let a = a.local_addr()?;
+                format!(", admin UI at http://{a}/ (health at http://{a}/health)")
+            }
             None => String::new(),
         };
         println!(
