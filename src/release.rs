@@ -25,7 +25,7 @@
 
 use crate::access::{self, Role};
 use crate::incidents::{AuditEntry, HeldItem, Incidents, IncidentsError, now};
-use crate::outbound::headers::{self, Edits};
+use crate::outbound::headers::{self, Edits, base64, header_and_body, header_values};
 use crate::outbound::relay::NextHop;
 use crate::quarantine::Store;
 use hmac::{KeyInit, Mac};
@@ -190,27 +190,6 @@ fn encoded_words(text: &str) -> Vec<String> {
     words
 }
 
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn rfc3339(at: i64) -> String {
     jiff::Timestamp::from_second(at)
         .map(|t| t.to_string())
@@ -250,23 +229,6 @@ pub fn released_header(by: &str, at: i64, reason: &str) -> String {
     fold(RELEASED_HEADER, &words)
 }
 
-/// Split a message into its header section and the body after the blank line.
-fn header_and_body(raw: &[u8]) -> (&[u8], &[u8]) {
-    let mut i = 0;
-    while i < raw.len() {
-        let end = raw[i..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(raw.len(), |p| i + p + 1);
-        let line = &raw[i..end];
-        if line == b"\r\n" || line == b"\n" {
-            return (&raw[..i], &raw[end..]);
-        }
-        i = end;
-    }
-    (raw, &[])
-}
-
 fn token_mac(secret: &[u8], id: &str, at: i64, body: &[u8]) -> Option<hmac::Hmac<Sha256>> {
     let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret).ok()?;
     mac.update(b"hallmonitor-release-v1\n");
@@ -288,37 +250,14 @@ pub fn release_token_header(secret: &[u8], id: &str, at: i64, body: &[u8]) -> St
 /// Whether the message's header section names a release token at all.
 pub fn has_release_token(raw: &[u8]) -> bool {
     let (header, _) = header_and_body(raw);
-    header_values(header, TOKEN_HEADER).next().is_some()
-}
-
-/// Unfolded values of the top-level header fields called `name`.
-fn header_values<'a>(header: &'a [u8], name: &'a str) -> impl Iterator<Item = String> + 'a {
-    let text = String::from_utf8_lossy(header).into_owned();
-    let mut fields: Vec<String> = Vec::new();
-    for line in text.split('\n') {
-        let line = line.trim_end_matches('\r');
-        if line.starts_with([' ', '\t']) {
-            if let Some(last) = fields.last_mut() {
-                last.push(' ');
-                last.push_str(line.trim());
-            }
-        } else if !line.is_empty() {
-            fields.push(line.to_string());
-        }
-    }
-    fields.into_iter().filter_map(move |f| {
-        let (n, v) = f.split_once(':')?;
-        n.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().to_string())
-    })
+    !header_values(header, TOKEN_HEADER).is_empty()
 }
 
 /// True when `raw` carries exactly one release token that is valid for its
 /// body under `secret` and not older than [`TOKEN_MAX_AGE_SECS`].
 pub fn verify_release_token(raw: &[u8], secret: &[u8]) -> bool {
     let (header, body) = header_and_body(raw);
-    let values: Vec<String> = header_values(header, TOKEN_HEADER).collect();
+    let values: Vec<String> = header_values(header, TOKEN_HEADER);
     let [value] = values.as_slice() else {
         return false;
     };

@@ -34,6 +34,33 @@ fn split(raw: &[u8]) -> (&[u8], &[u8]) {
     (raw, &[])
 }
 
+/// The header section (without the blank line) and the body after it.
+pub fn header_and_body(raw: &[u8]) -> (&[u8], &[u8]) {
+    let (header, rest) = split(raw);
+    let body_start = rest
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(rest.len(), |p| p + 1);
+    (header, &rest[body_start..])
+}
+
+/// Unfolded, trimmed values of the header fields called `name`.
+pub fn header_values(header: &[u8], name: &str) -> Vec<String> {
+    fields(header)
+        .into_iter()
+        .filter(|f| is_named(f, name))
+        .map(|f| {
+            let colon = f.iter().position(|&b| b == b':').map_or(f.len(), |p| p + 1);
+            String::from_utf8_lossy(&f[colon..])
+                .split('\n')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
 /// Header fields: each is its first line plus continuation lines, raw.
 fn fields(header: &[u8]) -> Vec<&[u8]> {
     let mut out: Vec<&[u8]> = Vec::new();
@@ -181,25 +208,10 @@ fn encode_if_needed(text: &str) -> String {
     format!("=?UTF-8?B?{}?=", base64(text.as_bytes()))
 }
 
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+/// Standard base64 (RFC 4648, padded).
+pub fn base64(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 /// Remove `(Authenticated sender: …)` and the whitespace before it. Postfix
