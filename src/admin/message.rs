@@ -251,6 +251,26 @@ fn error_status(e: &ReleaseError) -> StatusCode {
     }
 }
 
+/// What a release or delete form must pass first: the CSRF token, the item
+/// being visible to this user, the role allowing the action, and a reason.
+async fn review_request(
+    shared: &Shared,
+    authed: &Authed,
+    id: &str,
+    form: &ReasonForm,
+    allowed: fn(access::Role, &HeldItem) -> Result<(), &'static str>,
+) -> Result<(HeldItem, String), Response> {
+    if !authed.csrf_ok(&form.csrf) {
+        return Err(authed.csrf_refused());
+    }
+    let item = visible_item(shared, authed, id).await?;
+    if let Err(why) = allowed(authed.role(), &item) {
+        return Err(authed.error(StatusCode::FORBIDDEN, why));
+    }
+    let reason = reason(form).map_err(|why| authed.error(StatusCode::BAD_REQUEST, why))?;
+    Ok((item, reason))
+}
+
 /// `POST /message/{id}/release`.
 pub async fn release(
     State(shared): State<Arc<Shared>>,
@@ -258,20 +278,11 @@ pub async fn release(
     Path(id): Path<String>,
     Form(form): Form<ReasonForm>,
 ) -> Response {
-    if !authed.csrf_ok(&form.csrf) {
-        return authed.csrf_refused();
-    }
-    let item = match visible_item(&shared, &authed, &id).await {
-        Ok(item) => item,
-        Err(r) => return r,
-    };
-    if let Err(why) = access::can_release(authed.role(), &item) {
-        return authed.error(StatusCode::FORBIDDEN, why);
-    }
-    let reason = match reason(&form) {
-        Ok(r) => r,
-        Err(why) => return authed.error(StatusCode::BAD_REQUEST, why),
-    };
+    let (item, reason) =
+        match review_request(&shared, &authed, &id, &form, access::can_release).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
     let settings = shared.settings();
     let outcome = {
         let actor = authed.actor();
@@ -307,20 +318,11 @@ pub async fn delete(
     Path(id): Path<String>,
     Form(form): Form<ReasonForm>,
 ) -> Response {
-    if !authed.csrf_ok(&form.csrf) {
-        return authed.csrf_refused();
-    }
-    let item = match visible_item(&shared, &authed, &id).await {
-        Ok(item) => item,
-        Err(r) => return r,
-    };
-    if let Err(why) = access::can_delete(authed.role(), &item) {
-        return authed.error(StatusCode::FORBIDDEN, why);
-    }
-    let reason = match reason(&form) {
-        Ok(r) => r,
-        Err(why) => return authed.error(StatusCode::BAD_REQUEST, why),
-    };
+    let (item, reason) =
+        match review_request(&shared, &authed, &id, &form, access::can_delete).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
     let settings = shared.settings();
     let result = {
         let actor = authed.actor();
