@@ -815,49 +815,6 @@ fn relay_killed_in_the_middle_of_data_defers_and_delivers_once_after_restart() {
     drop(first);
 }
 
-/// A clamd that answers PING but returns nonsense for every scan: a message
-/// that fails to scan while clamd is otherwise healthy.
-fn confused_clamd() -> std::net::SocketAddr {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            std::thread::spawn(move || {
-                let mut cmd = [0u8; 10];
-                if conn.read_exact(&mut cmd[..5]).is_err() {
-                    return;
-                }
-                if &cmd[..5] == b"zPING" {
-                    let _ = conn.read_exact(&mut cmd[5..6]);
-                    let _ = conn.write_all(b"PONG\0");
-                    return;
-                }
-                if conn.read_exact(&mut cmd[5..]).is_err() {
-                    return;
-                }
-                loop {
-                    let mut len = [0u8; 4];
-                    if conn.read_exact(&mut len).is_err() {
-                        return;
-                    }
-                    let n = u32::from_be_bytes(len) as usize;
-                    if n == 0 {
-                        break;
-                    }
-                    let mut chunk = vec![0u8; n];
-                    if conn.read_exact(&mut chunk).is_err() {
-                        return;
-                    }
-                }
-                let _ = conn.write_all(b"what is this\0");
-            });
-        }
-    });
-    addr
-}
-
 /// `hallmonitor serve` on a config of our own, so that a restarted relay
 /// keeps its state directory (the harness gives each relay a new one).
 struct Serve {
@@ -917,7 +874,7 @@ fn scan_failure_count_survives_a_restart_and_the_third_attempt_is_held() {
     let sink = Sink::start();
     let reinject = free_addr();
     let listen = free_addr();
-    let clamd = confused_clamd().to_string();
+    let clamd = common::confused_clamd().to_string();
     let dir = tempfile::tempdir().unwrap();
     let base = std::fs::read_to_string(common::test_config()).unwrap();
     let config = dir.path().join("hallmonitor.toml");

@@ -597,3 +597,48 @@ pub fn base64_lines(data: &[u8]) -> String {
     }
     s
 }
+
+/// A clamd that answers PING but returns nonsense for every scan: the one
+/// failure a real clamd will not produce on demand (a message it cannot
+/// handle while otherwise healthy).
+#[allow(dead_code)]
+pub fn confused_clamd() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut cmd = [0u8; 10];
+                if conn.read_exact(&mut cmd[..5]).is_err() {
+                    return;
+                }
+                if &cmd[..5] == b"zPING" {
+                    let _ = conn.read_exact(&mut cmd[5..6]); // the NUL
+                    let _ = conn.write_all(b"PONG\0");
+                    return;
+                }
+                if conn.read_exact(&mut cmd[5..]).is_err() {
+                    return; // "zINSTREAM\0"
+                }
+                loop {
+                    let mut len = [0u8; 4];
+                    if conn.read_exact(&mut len).is_err() {
+                        return;
+                    }
+                    let n = u32::from_be_bytes(len) as usize;
+                    if n == 0 {
+                        break;
+                    }
+                    let mut chunk = vec![0u8; n];
+                    if conn.read_exact(&mut chunk).is_err() {
+                        return;
+                    }
+                }
+                let _ = conn.write_all(b"what is this\0");
+            });
+        }
+    });
+    addr
+}
