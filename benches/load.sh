@@ -85,7 +85,7 @@ if [[ ! -x $BIN ]]; then
     (cd "$ROOT" && cargo build --release --bin hallmonitor) >&2
 fi
 
-WORK=$(mktemp -d /tmp/hallmonitor-load.XXXXXX)
+WORK=$(mktemp -d "${LOAD_TMPDIR:-/tmp}/hallmonitor-load.XXXXXX")
 chmod 755 "$WORK"
 declare -a POSTFIXES=() DAEMONS=()
 CLAMD_DIR=$WORK/clamd

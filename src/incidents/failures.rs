@@ -40,20 +40,26 @@ impl Incidents {
 
     /// Forget `queue_id` once its message was handled.
     /// Called for every scanned message, so the common case (nothing to
-    /// forget) is a read, not a write transaction.
+    /// forget) is answered from the in-memory set of failing queue ids (loaded
+    /// at open, kept by [`Incidents::count_failure`]) without touching the
+    /// database: clean mail costs no query.
     pub async fn forget_failures(&self, queue_id: &str) -> Result<(), IncidentsError> {
-        let known: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM scan_failures WHERE queue_id = ?")
-                .bind(queue_id)
-                .fetch_optional(self.pool())
-                .await?;
-        if known.is_none() {
+        let known = self
+            .failing_ids
+            .lock()
+            .map(|set| set.contains(queue_id))
+            // A poisoned lock: ask the database rather than guess.
+            .unwrap_or(true);
+        if !known {
             return Ok(());
         }
         sqlx::query("DELETE FROM scan_failures WHERE queue_id = ?")
             .bind(queue_id)
             .execute(self.pool())
             .await?;
+        if let Ok(mut set) = self.failing_ids.lock() {
+            set.remove(queue_id);
+        }
         Ok(())
     }
 
