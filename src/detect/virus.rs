@@ -413,27 +413,9 @@ fn instream_blocking(
             .saturating_duration_since(std::time::Instant::now())
             .max(Duration::from_millis(1))
     };
-    let mut stream: Box<dyn BlockingStream> = match address {
-        ClamdAddress::Tcp(a) => {
-            let addr = std::net::ToSocketAddrs::to_socket_addrs(a.as_str())?
-                .next()
-                .ok_or_else(|| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address")
-                })?;
-            let s = std::net::TcpStream::connect_timeout(&addr, left())?;
-            let _ = s.set_nodelay(true);
-            Box::new(s)
-        }
-        ClamdAddress::Socket(p) => Box::new(std::os::unix::net::UnixStream::connect(p)?),
-    };
+    let mut stream = connect_blocking(address, left())?;
     let mut framed = Vec::with_capacity(data.len() + 32);
-    framed.extend_from_slice(b"zINSTREAM\0");
-    for chunk in data.chunks(CHUNK_SIZE) {
-        let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
-        framed.extend_from_slice(&len.to_be_bytes());
-        framed.extend_from_slice(chunk);
-    }
-    framed.extend_from_slice(&[0, 0, 0, 0]);
+    frame_instream(&mut framed, data);
     stream.set_timeouts(left())?;
     let written = stream.write_all(&framed).and_then(|()| stream.flush());
     let mut reply = Vec::new();
@@ -463,6 +445,152 @@ fn instream_blocking(
     written?;
     read?;
     Ok(reply)
+}
+
+/// A blocking connection to clamd, connected within `timeout`.
+fn connect_blocking(
+    address: &ClamdAddress,
+    timeout: Duration,
+) -> std::io::Result<Box<dyn BlockingStream>> {
+    Ok(match address {
+        ClamdAddress::Tcp(a) => {
+            let addr = std::net::ToSocketAddrs::to_socket_addrs(a.as_str())?
+                .next()
+                .ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address")
+                })?;
+            let s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+            let _ = s.set_nodelay(true);
+            Box::new(s)
+        }
+        ClamdAddress::Socket(p) => Box::new(std::os::unix::net::UnixStream::connect(p)?),
+    })
+}
+
+/// Append one `zINSTREAM` command: the data in chunks (4-byte big-endian
+/// length, bytes), then a zero-length chunk.
+fn frame_instream(out: &mut Vec<u8>, data: &[u8]) {
+    out.extend_from_slice(b"zINSTREAM\0");
+    for chunk in data.chunks(CHUNK_SIZE) {
+        // CHUNK_SIZE fits in a u32.
+        let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out.extend_from_slice(&[0, 0, 0, 0]);
+}
+
+/// Commands sent in one go inside a session before their replies are read.
+/// clamd asks session clients to read replies before sending more (its replies
+/// could otherwise fill the socket while it waits for us to read); a few
+/// dozen short replies always fit in the socket buffer.
+const SESSION_BATCH: usize = 16;
+
+/// Every part of a small message over one clamd connection (`zIDSESSION`):
+/// one connect and one round trip per [`SESSION_BATCH`] parts instead of a
+/// connection per part, which is most of what the virus scan costs us for
+/// everyday mail.
+///
+/// Returns one entry per part: `Some(reply)` for each reply clamd sent with
+/// its request number, `None` for a part left unanswered (clamd closes the
+/// session after `INSTREAM size limit exceeded`, or a peer that does not
+/// speak sessions answered without numbers), which the caller scans again on
+/// its own connection. An error means the session could not be used at all.
+fn session_blocking(
+    address: &ClamdAddress,
+    timeout: Duration,
+    parts: &[&[u8]],
+) -> std::io::Result<Vec<Option<Reply>>> {
+    use std::io::{Read, Write};
+    let mut replies: Vec<Option<Reply>> = vec![None; parts.len()];
+    let deadline = std::time::Instant::now() + timeout;
+    let left = || {
+        deadline
+            .saturating_duration_since(std::time::Instant::now())
+            .max(Duration::from_millis(1))
+    };
+    let mut stream = connect_blocking(address, left())?;
+    let mut framed = Vec::new();
+    let mut sent = 0usize;
+    for batch in parts.chunks(SESSION_BATCH) {
+        framed.clear();
+        if sent == 0 {
+            framed.extend_from_slice(b"zIDSESSION\0");
+        }
+        for data in batch {
+            frame_instream(&mut framed, data);
+        }
+        sent += batch.len();
+        stream.set_timeouts(left())?;
+        // A failed write is not the end: clamd may have answered and closed
+        // (size limit); what it answered is still to be read.
+        let written = stream.write_all(&framed).and_then(|()| stream.flush());
+        let mut pending = Vec::new();
+        let mut buf = [0u8; 512];
+        let mut answered = replies.iter().filter(|r| r.is_some()).count();
+        let mut closed = false;
+        while answered < sent {
+            stream.set_timeouts(left())?;
+            if std::time::Instant::now() >= deadline {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            let n = match stream.read(&mut buf) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(e);
+                }
+                // Reset: clamd closed with our data unread. Use what arrived.
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
+            };
+            pending.extend_from_slice(&buf[..n]);
+            while let Some(end) = pending.iter().position(|&b| b == 0) {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let Some((id, reply)) = numbered_reply(&line) else {
+                    // Not a session reply: a peer that does not speak sessions.
+                    // Nothing can be attributed; the caller scans part by part.
+                    return Ok(vec![None; parts.len()]);
+                };
+                match replies.get_mut(id.wrapping_sub(1)) {
+                    Some(slot @ None) if id <= sent => {
+                        *slot = Some(reply);
+                        answered += 1;
+                    }
+                    _ => return Ok(vec![None; parts.len()]),
+                }
+            }
+            if pending.len() > MAX_REPLY {
+                return Ok(vec![None; parts.len()]);
+            }
+        }
+        if closed || written.is_err() {
+            // Whatever is unanswered is scanned again on its own.
+            return Ok(replies);
+        }
+    }
+    let _ = stream.write_all(b"zEND\0");
+    Ok(replies)
+}
+
+/// `N: reply` as clamd sends it inside a session; None for anything else.
+fn numbered_reply(raw: &[u8]) -> Option<(usize, Reply)> {
+    let colon = raw.iter().position(|&b| b == b':')?;
+    let id: usize = std::str::from_utf8(&raw[..colon]).ok()?.trim().parse().ok()?;
+    let rest = raw.get(colon + 1..)?;
+    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+    Some((id, parse_reply(rest).ok()?))
 }
 
 /// A blocking socket with read and write timeouts.
@@ -549,16 +677,7 @@ impl Detector for Virus {
         }
         let total: usize = parts.iter().map(|(_, d)| d.len()).sum();
         let replies = if total <= BLOCKING_SCAN_MAX_BYTES {
-            let mut replies = Vec::with_capacity(parts.len());
-            for (location, data) in &parts {
-                match scan_one_blocking(&self.address, self.timeout, data) {
-                    ScanOutcome::Reply(r) => replies.push((location.clone(), r)),
-                    ScanOutcome::Failed(why) => {
-                        return Err(DetectError::Clamd(format!("{location}: {why}")));
-                    }
-                }
-            }
-            replies
+            self.scan_parts_blocking(&parts)?
         } else {
             self.scan_parts_async(parts)?
         };
@@ -575,6 +694,44 @@ impl Detector for Virus {
 }
 
 impl Virus {
+    /// Small messages: every part over one clamd session from this thread;
+    /// a part the session left unanswered gets a connection of its own.
+    fn scan_parts_blocking(
+        &self,
+        parts: &[(String, Arc<[u8]>)],
+    ) -> Result<Vec<(String, Reply)>, DetectError> {
+        let data: Vec<&[u8]> = parts.iter().map(|(_, d)| d.as_ref()).collect();
+        let session = match session_blocking(&self.address, self.timeout, &data) {
+            Ok(replies) => replies,
+            Err(e) => {
+                let why = match e.kind() {
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
+                        "no answer from {} within {} s",
+                        self.address,
+                        self.timeout.as_secs()
+                    ),
+                    _ => format!("{}: {e}", self.address),
+                };
+                let location = parts.first().map(|(l, _)| l.as_str()).unwrap_or("message");
+                return Err(DetectError::Clamd(format!("{location}: {why}")));
+            }
+        };
+        let mut replies = Vec::with_capacity(parts.len());
+        for ((location, data), reply) in parts.iter().zip(session) {
+            let reply = match reply {
+                Some(r) => r,
+                None => match scan_one_blocking(&self.address, self.timeout, data) {
+                    ScanOutcome::Reply(r) => r,
+                    ScanOutcome::Failed(why) => {
+                        return Err(DetectError::Clamd(format!("{location}: {why}")));
+                    }
+                },
+            };
+            replies.push((location.clone(), reply));
+        }
+        Ok(replies)
+    }
+
     /// Large messages: every part through the async runtime, several at once.
     fn scan_parts_async(
         &self,
@@ -599,6 +756,24 @@ impl Virus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_replies_carry_their_request_number() {
+        assert_eq!(numbered_reply(b"1: stream: OK\0"), Some((1, Reply::Clean)));
+        assert_eq!(
+            numbered_reply(b"12: stream: Eicar-Test-Signature FOUND\0"),
+            Some((12, Reply::Found("Eicar-Test-Signature".into())))
+        );
+        assert_eq!(
+            numbered_reply(b"2: INSTREAM size limit exceeded. ERROR\0"),
+            Some((2, Reply::SizeLimit))
+        );
+        // Replies outside a session have no number: not attributable.
+        assert_eq!(numbered_reply(b"stream: OK\0"), None);
+        assert_eq!(numbered_reply(b"PONG\0"), None);
+        assert_eq!(numbered_reply(b"x: stream: OK\0"), None);
+        assert_eq!(numbered_reply(b"1: what is this\0"), None);
+    }
 
     #[test]
     fn clean_reply() {

@@ -600,43 +600,58 @@ pub fn base64_lines(data: &[u8]) -> String {
 
 /// A clamd that answers PING but returns nonsense for every scan: the one
 /// failure a real clamd will not produce on demand (a message it cannot
-/// handle while otherwise healthy).
+/// handle while otherwise healthy). It speaks sessions (`zIDSESSION`) like
+/// clamd, so only its replies are wrong.
 #[allow(dead_code)]
 pub fn confused_clamd() -> std::net::SocketAddr {
     use std::io::{Read, Write};
+    /// One NUL-terminated command, without the NUL; None at EOF.
+    fn command(conn: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+        let mut cmd = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            conn.read_exact(&mut byte).ok()?;
+            if byte[0] == 0 {
+                return Some(cmd);
+            }
+            cmd.push(byte[0]);
+            if cmd.len() > 64 {
+                return None;
+            }
+        }
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
             std::thread::spawn(move || {
-                let mut cmd = [0u8; 10];
-                if conn.read_exact(&mut cmd[..5]).is_err() {
-                    return;
-                }
-                if &cmd[..5] == b"zPING" {
-                    let _ = conn.read_exact(&mut cmd[5..6]); // the NUL
-                    let _ = conn.write_all(b"PONG\0");
-                    return;
-                }
-                if conn.read_exact(&mut cmd[5..]).is_err() {
-                    return; // "zINSTREAM\0"
-                }
-                loop {
-                    let mut len = [0u8; 4];
-                    if conn.read_exact(&mut len).is_err() {
-                        return;
+                while let Some(cmd) = command(&mut conn) {
+                    match cmd.as_slice() {
+                        b"zPING" => {
+                            let _ = conn.write_all(b"PONG\0");
+                            return;
+                        }
+                        b"zIDSESSION" => continue,
+                        b"zINSTREAM" => {}
+                        _ => return,
                     }
-                    let n = u32::from_be_bytes(len) as usize;
-                    if n == 0 {
-                        break;
+                    loop {
+                        let mut len = [0u8; 4];
+                        if conn.read_exact(&mut len).is_err() {
+                            return;
+                        }
+                        let n = u32::from_be_bytes(len) as usize;
+                        if n == 0 {
+                            break;
+                        }
+                        let mut chunk = vec![0u8; n];
+                        if conn.read_exact(&mut chunk).is_err() {
+                            return;
+                        }
                     }
-                    let mut chunk = vec![0u8; n];
-                    if conn.read_exact(&mut chunk).is_err() {
-                        return;
-                    }
+                    let _ = conn.write_all(b"what is this\0");
                 }
-                let _ = conn.write_all(b"what is this\0");
             });
         }
     });
