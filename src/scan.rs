@@ -1,15 +1,18 @@
 //! The one scan pipeline every front-end calls: extract → detect → policy.
 
 use crate::config::Config;
+use crate::detect::virus::Virus;
 use crate::detect::{self, DetectError, Detector, ScanContext};
 use crate::finding::Finding;
 use crate::message::{Envelope, Extractor, LimitHit, PdfMode, ScannedMessage};
 use crate::policy::{Action, Policy, Verdict};
 use crate::rules::{RuleSource, RulesError};
 use crate::sender::{self, SchoolDomains};
+use futures_util::FutureExt;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 /// Two detectors may report the same thing (the banned-attachment detector and
 /// clamd's `Heuristics.Encrypted.*` both flag an encrypted zip): keep one finding
@@ -74,10 +77,18 @@ impl From<&LimitHit> for LimitReport {
     }
 }
 
+/// Messages up to this many bytes are scanned on the async task that
+/// received them ([`Scanner::scan_async`]): extracting and checking one takes
+/// tens of microseconds, less than handing it to another thread and back.
+pub const INLINE_MAX_BYTES: usize = 64 * 1024;
+
 pub struct Scanner {
     config: Config,
     extractor: Extractor,
+    /// The content detectors; the virus scan is kept apart because it waits
+    /// for clamd, which the async path does without blocking a thread.
     detectors: Vec<Box<dyn Detector>>,
+    virus: Option<Virus>,
     policy: Policy,
     domains: SchoolDomains,
     parallel: bool,
@@ -87,12 +98,14 @@ impl Scanner {
     pub fn new(config: Config, options: ScannerOptions) -> Result<Scanner, RulesError> {
         let rules = RuleSource::new(config.rules.dir.as_deref());
         let policy = Policy::load(&rules.load("policy.toml")?, &config)?;
-        let detectors = detect::registry(&config, &rules, options.runtime)?;
+        let detectors = detect::registry(&config, &rules)?;
+        let virus = detect::virus_detector(&config, options.runtime);
         Ok(Scanner {
             extractor: Extractor::new(config.limits.clone(), options.pdf),
             domains: SchoolDomains::new(&config),
             config,
             detectors,
+            virus,
             policy,
             parallel: options.parallel,
         })
@@ -107,43 +120,115 @@ impl Scanner {
     }
 
     /// Scan one message. Never panics; any internal failure is a `tempfail` verdict.
-    /// Must not be called on a tokio worker thread (use `spawn_blocking`): the
-    /// virus detector blocks on clamd.
+    /// Must not be called on a tokio worker thread (use [`Scanner::scan_async`]):
+    /// the virus detector blocks on clamd.
     pub fn scan(&self, envelope: &Envelope, raw: &[u8]) -> ScanReport {
         let message = match catch_unwind(AssertUnwindSafe(|| self.extractor.extract(raw))) {
             Ok(m) => m,
-            Err(_) => {
-                tracing::error!("extraction panicked");
-                // Scan what can be scanned without extraction: nothing. Tempfail.
-                let msg = ScannedMessage::default();
-                let identity = sender::identify(&self.config, &self.domains, envelope, &msg);
-                return ScanReport {
-                    verdict: self.policy.tempfail(
-                        &identity,
-                        "message extraction failed (internal error)".into(),
-                    ),
-                    message_id: None,
-                    subject: None,
-                    limits: Vec::new(),
-                };
-            }
+            Err(_) => return self.extraction_panicked(envelope),
         };
         self.scan_extracted(envelope, &message)
+    }
+
+    /// Scan from async code. A small message (at most [`INLINE_MAX_BYTES`],
+    /// no PDF, little to unpack) is scanned on the calling task, with clamd
+    /// answering over a socket the runtime polls: no thread hand-off at all.
+    /// Anything else goes to the blocking pool. Never panics.
+    pub async fn scan_async(
+        self: &Arc<Self>,
+        envelope: &Envelope,
+        raw: &Arc<Vec<u8>>,
+    ) -> Result<ScanReport, tokio::task::JoinError> {
+        if raw.len() <= INLINE_MAX_BYTES {
+            let inline = AssertUnwindSafe(self.scan_inline(envelope, raw)).catch_unwind();
+            match inline.await {
+                Ok(Some(report)) => return Ok(report),
+                Ok(None) => {}
+                Err(_) => {
+                    tracing::error!("inline scan panicked");
+                    return Ok(self.extraction_panicked(envelope));
+                }
+            }
+        }
+        let (scanner, envelope, raw) = (Arc::clone(self), envelope.clone(), Arc::clone(raw));
+        tokio::task::spawn_blocking(move || scanner.scan(&envelope, &raw)).await
+    }
+
+    /// The inline scan, or None when the message needs the blocking pool.
+    async fn scan_inline(&self, envelope: &Envelope, raw: &[u8]) -> Option<ScanReport> {
+        let message = self.extractor.extract_inline(raw)?;
+        // clamd scans while the content detectors run.
+        let pending = match &self.virus {
+            Some(virus) => Some(virus.start(&message).await),
+            None => None,
+        };
+        let identity = sender::identify(&self.config, &self.domains, envelope, &message);
+        let (mut findings, mut errors) = {
+            let ctx = self.context(envelope, &message, &identity);
+            self.run(&ctx, self.detectors.iter().map(|d| d.as_ref()).collect())
+        };
+        if let (Some(virus), Some(pending)) = (&self.virus, pending) {
+            match pending.finish(virus).await {
+                Ok(found) => findings.extend(found),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        Some(self.decide(envelope, &message, &identity, findings, errors))
+    }
+
+    /// Extraction failed inside: nothing could be scanned, so tempfail.
+    fn extraction_panicked(&self, envelope: &Envelope) -> ScanReport {
+        tracing::error!("extraction panicked");
+        let msg = ScannedMessage::default();
+        let identity = sender::identify(&self.config, &self.domains, envelope, &msg);
+        ScanReport {
+            verdict: self.policy.tempfail(
+                &identity,
+                "message extraction failed (internal error)".into(),
+            ),
+            message_id: None,
+            subject: None,
+            limits: Vec::new(),
+        }
     }
 
     /// Detect and decide on an already extracted message.
     pub fn scan_extracted(&self, envelope: &Envelope, message: &ScannedMessage) -> ScanReport {
         let identity = sender::identify(&self.config, &self.domains, envelope, message);
-        let ctx = ScanContext {
+        let ctx = self.context(envelope, message, &identity);
+        let mut all: Vec<&dyn Detector> = self.detectors.iter().map(|d| d.as_ref()).collect();
+        if let Some(virus) = &self.virus {
+            all.push(virus);
+        }
+        let (findings, errors) = self.run(&ctx, all);
+        self.decide(envelope, message, &identity, findings, errors)
+    }
+
+    fn context<'a>(
+        &'a self,
+        envelope: &'a Envelope,
+        message: &'a ScannedMessage,
+        identity: &'a sender::Identity,
+    ) -> ScanContext<'a> {
+        ScanContext {
             envelope,
             message,
-            identity: &identity,
+            identity,
             domains: &self.domains,
             config: &self.config,
-        };
+        }
+    }
+
+    /// Run `detectors` over the message: their findings, and the errors of
+    /// those that failed (a panic is an error too).
+    fn run(
+        &self,
+        ctx: &ScanContext<'_>,
+        detectors: Vec<&dyn Detector>,
+    ) -> (Vec<Finding>, Vec<String>) {
         let run = |d: &dyn Detector| -> Result<Vec<Finding>, DetectError> {
             let mut out = Vec::new();
-            match catch_unwind(AssertUnwindSafe(|| d.inspect(&ctx, &mut out))) {
+            match catch_unwind(AssertUnwindSafe(|| d.inspect(ctx, &mut out))) {
                 Ok(Ok(())) => Ok(out),
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err(DetectError::Internal {
@@ -154,12 +239,12 @@ impl Scanner {
         };
         // Fanning out to rayon costs thread wake-ups; it only pays for itself
         // on large messages.
-        let bytes: usize = message.parts.iter().map(|p| p.data.len()).sum();
+        let bytes: usize = ctx.message.parts.iter().map(|p| p.data.len()).sum();
         let results: Vec<Result<Vec<Finding>, DetectError>> =
             if self.parallel && bytes >= PARALLEL_FROM_BYTES {
-                self.detectors.par_iter().map(|d| run(d.as_ref())).collect()
+                detectors.par_iter().map(|d| run(*d)).collect()
             } else {
-                self.detectors.iter().map(|d| run(d.as_ref())).collect()
+                detectors.iter().map(|d| run(*d)).collect()
             };
         let mut findings = Vec::new();
         let mut errors = Vec::new();
@@ -169,14 +254,26 @@ impl Scanner {
                 Err(e) => errors.push(e.to_string()),
             }
         }
+        (findings, errors)
+    }
+
+    /// The verdict on what the detectors found; any error makes it tempfail.
+    fn decide(
+        &self,
+        envelope: &Envelope,
+        message: &ScannedMessage,
+        identity: &sender::Identity,
+        findings: Vec<Finding>,
+        errors: Vec<String>,
+    ) -> ScanReport {
         let findings = dedupe(findings);
         let verdict = if errors.is_empty() {
-            self.policy.decide(findings, envelope, &identity)
+            self.policy.decide(findings, envelope, identity)
         } else {
             tracing::warn!(errors = ?errors, "scan failed; tempfail");
-            let mut v = self.policy.tempfail(&identity, errors.join("; "));
+            let mut v = self.policy.tempfail(identity, errors.join("; "));
             // Keep what was found, so the operator can see it.
-            let decided = self.policy.decide(findings, envelope, &identity);
+            let decided = self.policy.decide(findings, envelope, identity);
             v.findings = decided.findings;
             v
         };

@@ -203,38 +203,77 @@ fn current_thread_runtime_is_refused_not_hung() {
 
 #[test]
 fn called_on_an_async_thread_is_an_error_not_a_panic() {
-    // A large message goes through the async runtime, which cannot be
-    // blocked on from one of its own threads: an error, not a panic.
+    // The blocking entry point cannot wait for clamd on one of the runtime's
+    // own threads: an error, not a panic (async callers use Virus::start).
     let rt = runtime();
     let handle = rt.handle().clone();
-    let big = vec![b'a'; hallmonitor::detect::virus::BLOCKING_SCAN_MAX_BYTES + 1];
     let r = rt.block_on(async move {
         inspect_with(
             ClamdAddress::Socket(clamd().address().into()),
             Duration::from_secs(1),
             handle,
-            vec![part("attachment:big.txt", &big, 0)],
+            vec![part("attachment:a.txt", b"hello", 0)],
         )
     });
     assert!(matches!(r, Err(DetectError::Clamd(_))), "{r:?}");
 }
 
+/// The async scan (what the relay and the milter use for small messages),
+/// from a runtime thread: one clamd session for all parts, each reply given
+/// to the right part even when clamd answers out of order.
 #[test]
-fn small_messages_are_scanned_over_blocking_sockets_even_from_an_async_thread() {
+fn async_scan_attributes_each_reply_to_its_part() {
     let rt = runtime();
     let handle = rt.handle().clone();
-    let r = rt.block_on(async move {
-        inspect_with(
-            ClamdAddress::Socket(clamd().address().into()),
-            Duration::from_secs(5),
-            handle,
-            vec![
-                part("attachment:a.txt", b"hello", 0),
-                part("attachment:eicar.com", common::EICAR, 0),
-            ],
-        )
-    });
-    let found = r.expect("scanned");
+    let virus = Virus::with_address(
+        ClamdAddress::Socket(clamd().address().into()),
+        Duration::from_secs(5),
+        handle,
+    );
+    let mut parts = vec![part("body:text", b"hello", 0)];
+    for i in 0..20 {
+        parts.push(part(
+            &format!("attachment:clean{i}.txt"),
+            b"nothing here",
+            0,
+        ));
+    }
+    // Past the first batch of a session (16 parts).
+    parts.push(part("attachment:eicar.com", common::EICAR, 0));
+    parts.push(part("attachment:last.txt", b"goodbye", 0));
+    let message = ScannedMessage {
+        parts,
+        ..ScannedMessage::default()
+    };
+    let found = rt
+        .block_on(async { virus.scan_message(&message).await })
+        .expect("scanned");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].location, "attachment:eicar.com");
+    assert_eq!(found[0].category, Category::Virus);
+}
+
+/// A message over the session limit gets a connection per part, several at
+/// once; the verdicts are the same.
+#[test]
+fn large_message_parts_are_scanned_in_parallel_with_the_same_verdicts() {
+    let rt = runtime();
+    let virus = Virus::with_address(
+        ClamdAddress::Socket(clamd().address().into()),
+        Duration::from_secs(10),
+        rt.handle().clone(),
+    );
+    let big = vec![b'a'; hallmonitor::detect::virus::SESSION_MAX_BYTES + 1];
+    let message = ScannedMessage {
+        parts: vec![
+            part("attachment:big.txt", &big, 0),
+            part("attachment:eicar.com", common::EICAR, 0),
+        ],
+        ..ScannedMessage::default()
+    };
+    let found = rt
+        .block_on(async { virus.scan_message(&message).await })
+        .expect("scanned");
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].location, "attachment:eicar.com");
 }

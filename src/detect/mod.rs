@@ -43,22 +43,26 @@ pub trait Detector: Send + Sync {
     fn inspect(&self, ctx: &ScanContext<'_>, out: &mut Vec<Finding>) -> Result<(), DetectError>;
 }
 
-/// Build every detector. `runtime` is the tokio runtime the virus detector uses for clamd
-/// (None: no clamd scanning, e.g. when `clamd.disabled` is set).
-pub fn registry(
-    config: &Config,
-    rules: &RuleSource,
-    runtime: Option<tokio::runtime::Handle>,
-) -> Result<Vec<Box<dyn Detector>>, RulesError> {
-    let mut detectors: Vec<Box<dyn Detector>> = vec![
+/// Build the content detectors (everything but the virus scan, which talks
+/// to clamd and is built by [`virus_detector`]).
+pub fn registry(config: &Config, rules: &RuleSource) -> Result<Vec<Box<dyn Detector>>, RulesError> {
+    Ok(vec![
         Box::new(anonymous_sender::AnonymousSender::new(config, rules)?),
         Box::new(attachments::BannedAttachments::new(rules)?),
         Box::new(profanity::Profanity::new(rules)?),
         Box::new(personal_data::PersonalData::new(config, rules)?),
         Box::new(chain_letter::ChainLetter::new(rules)?),
-    ];
-    if let (false, Some(handle)) = (config.clamd.disabled, runtime) {
-        detectors.push(Box::new(virus::Virus::new(config, handle)));
+    ])
+}
+
+/// The virus detector. `runtime` is the tokio runtime it uses for clamd
+/// (None, or `clamd.disabled` set: no clamd scanning).
+pub fn virus_detector(
+    config: &Config,
+    runtime: Option<tokio::runtime::Handle>,
+) -> Option<virus::Virus> {
+    match (config.clamd.disabled, runtime) {
+        (false, Some(handle)) => Some(virus::Virus::new(config, handle)),
+        _ => None,
     }
-    Ok(detectors)
 }

@@ -38,11 +38,14 @@
 //! the upload, which is exactly how clamd says "size limit exceeded": the reply
 //! is already in our receive buffer and has to be read after the failed write.
 
+mod session;
+
 use super::{DetectError, Detector, ScanContext};
 use crate::config::Config;
 use crate::finding::{Category, Finding, Severity};
-use crate::message::Part;
+use crate::message::{Part, ScannedMessage};
 use clamav_client::tokio::{Socket, Tcp, TransportProtocol};
+use session::{Session, SessionError};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,10 +56,6 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 /// production clamd serves the whole mail server; a few in flight keeps a
 /// message with many archive members quick without hogging clamd.
 const MAX_IN_FLIGHT: usize = 4;
-
-/// INSTREAM chunk size. clamd accepts any chunk up to its StreamMaxLength;
-/// 64 KiB keeps the number of writes (syscalls) low without a large buffer.
-const CHUNK_SIZE: usize = 64 * 1024;
 
 /// Longest reply we read. Real replies are one short line; anything longer
 /// is not clamd, and reading it all would let a broken peer fill our memory.
@@ -371,264 +370,18 @@ enum ScanOutcome {
     Failed(String),
 }
 
-/// Messages whose parts add up to at most this many bytes are scanned over
-/// plain blocking sockets from the scanning thread, one part after another:
-/// for the everyday small message that costs far fewer thread wake-ups than
-/// handing each part to the async runtime.
-pub const BLOCKING_SCAN_MAX_BYTES: usize = 1024 * 1024;
-
-/// One part over a blocking socket, within `timeout`.
-fn scan_one_blocking(address: &ClamdAddress, timeout: Duration, data: &[u8]) -> ScanOutcome {
-    match instream_blocking(address, timeout, data) {
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ) =>
-        {
-            ScanOutcome::Failed(format!(
-                "no answer from {address} within {} s",
-                timeout.as_secs()
-            ))
-        }
-        Err(e) => ScanOutcome::Failed(format!("{address}: {e}")),
-        Ok(raw) => match parse_reply(&raw) {
-            Ok(reply) => ScanOutcome::Reply(reply),
-            Err(e) => ScanOutcome::Failed(format!("{address}: {e}")),
-        },
-    }
-}
-
-/// [`instream`] over std sockets: the same exchange, with read and write
-/// timeouts bounding every step by the time left.
-fn instream_blocking(
-    address: &ClamdAddress,
-    timeout: Duration,
-    data: &[u8],
-) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Write};
-    let deadline = std::time::Instant::now() + timeout;
-    let left = || {
-        deadline
-            .saturating_duration_since(std::time::Instant::now())
-            .max(Duration::from_millis(1))
-    };
-    let mut stream = connect_blocking(address, left())?;
-    let mut framed = Vec::with_capacity(data.len() + 32);
-    frame_instream(&mut framed, data);
-    stream.set_timeouts(left())?;
-    let written = stream.write_all(&framed).and_then(|()| stream.flush());
-    let mut reply = Vec::new();
-    let mut buf = [0u8; 512];
-    let read: std::io::Result<()> = loop {
-        if let Err(e) = stream.set_timeouts(left()) {
-            break Err(e);
-        }
-        if std::time::Instant::now() >= deadline {
-            break Err(std::io::ErrorKind::TimedOut.into());
-        }
-        match stream.read(&mut buf) {
-            Ok(0) => break Ok(()),
-            Ok(n) => {
-                reply.extend_from_slice(&buf[..n]);
-                if reply.contains(&0) || reply.len() >= MAX_REPLY {
-                    break Ok(());
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => break Err(e),
-        }
-    };
-    if !reply.is_empty() {
-        return Ok(reply);
-    }
-    written?;
-    read?;
-    Ok(reply)
-}
-
-/// A blocking connection to clamd, connected within `timeout`.
-fn connect_blocking(
-    address: &ClamdAddress,
-    timeout: Duration,
-) -> std::io::Result<Box<dyn BlockingStream>> {
-    Ok(match address {
-        ClamdAddress::Tcp(a) => {
-            let addr = std::net::ToSocketAddrs::to_socket_addrs(a.as_str())?
-                .next()
-                .ok_or_else(|| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address")
-                })?;
-            let s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
-            let _ = s.set_nodelay(true);
-            Box::new(s)
-        }
-        ClamdAddress::Socket(p) => Box::new(std::os::unix::net::UnixStream::connect(p)?),
-    })
-}
-
-/// Append one `zINSTREAM` command: the data in chunks (4-byte big-endian
-/// length, bytes), then a zero-length chunk.
-fn frame_instream(out: &mut Vec<u8>, data: &[u8]) {
-    out.extend_from_slice(b"zINSTREAM\0");
-    for chunk in data.chunks(CHUNK_SIZE) {
-        // CHUNK_SIZE fits in a u32.
-        let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(chunk);
-    }
-    out.extend_from_slice(&[0, 0, 0, 0]);
-}
-
-/// Commands sent in one go inside a session before their replies are read.
-/// clamd asks session clients to read replies before sending more (its replies
-/// could otherwise fill the socket while it waits for us to read); a few
-/// dozen short replies always fit in the socket buffer.
-const SESSION_BATCH: usize = 16;
-
-/// Every part of a small message over one clamd connection (`zIDSESSION`):
-/// one connect and one round trip per [`SESSION_BATCH`] parts instead of a
-/// connection per part, which is most of what the virus scan costs us for
-/// everyday mail.
-///
-/// Returns one entry per part: `Some(reply)` for each reply clamd sent with
-/// its request number, `None` for a part left unanswered (clamd closes the
-/// session after `INSTREAM size limit exceeded`, or a peer that does not
-/// speak sessions answered without numbers), which the caller scans again on
-/// its own connection. An error means the session could not be used at all.
-fn session_blocking(
-    address: &ClamdAddress,
-    timeout: Duration,
-    parts: &[&[u8]],
-) -> std::io::Result<Vec<Option<Reply>>> {
-    use std::io::{Read, Write};
-    let mut replies: Vec<Option<Reply>> = vec![None; parts.len()];
-    let deadline = std::time::Instant::now() + timeout;
-    let left = || {
-        deadline
-            .saturating_duration_since(std::time::Instant::now())
-            .max(Duration::from_millis(1))
-    };
-    let mut stream = connect_blocking(address, left())?;
-    let mut framed = Vec::new();
-    let mut sent = 0usize;
-    for batch in parts.chunks(SESSION_BATCH) {
-        framed.clear();
-        if sent == 0 {
-            framed.extend_from_slice(b"zIDSESSION\0");
-        }
-        for data in batch {
-            frame_instream(&mut framed, data);
-        }
-        sent += batch.len();
-        stream.set_timeouts(left())?;
-        // A failed write is not the end: clamd may have answered and closed
-        // (size limit); what it answered is still to be read.
-        let written = stream.write_all(&framed).and_then(|()| stream.flush());
-        let mut pending = Vec::new();
-        let mut buf = [0u8; 512];
-        let mut answered = replies.iter().filter(|r| r.is_some()).count();
-        let mut closed = false;
-        while answered < sent {
-            stream.set_timeouts(left())?;
-            if std::time::Instant::now() >= deadline {
-                return Err(std::io::ErrorKind::TimedOut.into());
-            }
-            let n = match stream.read(&mut buf) {
-                Ok(0) => {
-                    closed = true;
-                    break;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(e);
-                }
-                // Reset: clamd closed with our data unread. Use what arrived.
-                Err(_) => {
-                    closed = true;
-                    break;
-                }
-            };
-            pending.extend_from_slice(&buf[..n]);
-            while let Some(end) = pending.iter().position(|&b| b == 0) {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                let Some((id, reply)) = numbered_reply(&line) else {
-                    // Not a session reply: a peer that does not speak sessions.
-                    // Nothing can be attributed; the caller scans part by part.
-                    return Ok(vec![None; parts.len()]);
-                };
-                match replies.get_mut(id.wrapping_sub(1)) {
-                    Some(slot @ None) if id <= sent => {
-                        *slot = Some(reply);
-                        answered += 1;
-                    }
-                    _ => return Ok(vec![None; parts.len()]),
-                }
-            }
-            if pending.len() > MAX_REPLY {
-                return Ok(vec![None; parts.len()]);
-            }
-        }
-        if closed || written.is_err() {
-            // Whatever is unanswered is scanned again on its own.
-            return Ok(replies);
-        }
-    }
-    let _ = stream.write_all(b"zEND\0");
-    Ok(replies)
-}
-
-/// `N: reply` as clamd sends it inside a session; None for anything else.
-fn numbered_reply(raw: &[u8]) -> Option<(usize, Reply)> {
-    let colon = raw.iter().position(|&b| b == b':')?;
-    let id: usize = std::str::from_utf8(&raw[..colon]).ok()?.trim().parse().ok()?;
-    let rest = raw.get(colon + 1..)?;
-    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
-    Some((id, parse_reply(rest).ok()?))
-}
-
-/// A blocking socket with read and write timeouts.
-trait BlockingStream: std::io::Read + std::io::Write {
-    fn set_timeouts(&self, t: Duration) -> std::io::Result<()>;
-}
-
-impl BlockingStream for std::net::TcpStream {
-    fn set_timeouts(&self, t: Duration) -> std::io::Result<()> {
-        self.set_read_timeout(Some(t))?;
-        self.set_write_timeout(Some(t))
-    }
-}
-
-impl BlockingStream for std::os::unix::net::UnixStream {
-    fn set_timeouts(&self, t: Duration) -> std::io::Result<()> {
-        self.set_read_timeout(Some(t))?;
-        self.set_write_timeout(Some(t))
-    }
-}
-
-/// One `zINSTREAM` exchange: the data in chunks (4-byte big-endian length,
-/// bytes), a zero-length chunk, then clamd's reply up to its NUL terminator.
+/// One `zINSTREAM` exchange on a connection of its own: the framed data,
+/// then clamd's reply up to its NUL terminator.
 ///
 /// A failed write is not the end: clamd answers `INSTREAM size limit exceeded`
 /// and closes while we are still sending, so we always try to read the reply
 /// and only report the write error when there is none.
 async fn instream<T: TransportProtocol>(conn: T, data: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut stream = conn.connect().await?;
+    let mut framed = Vec::with_capacity(data.len() + 32);
+    session::frame_instream(&mut framed, data);
     let written: std::io::Result<()> = async {
-        stream.write_all(b"zINSTREAM\0").await?;
-        for chunk in data.chunks(CHUNK_SIZE) {
-            // CHUNK_SIZE fits in a u32.
-            let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
-            stream.write_all(&len.to_be_bytes()).await?;
-            stream.write_all(chunk).await?;
-        }
-        stream.write_all(&[0, 0, 0, 0]).await?;
+        stream.write_all(&framed).await?;
         stream.flush().await
     }
     .await;
@@ -654,32 +407,95 @@ async fn instream<T: TransportProtocol>(conn: T, data: &[u8]) -> std::io::Result
     Ok(reply)
 }
 
-impl Detector for Virus {
-    fn name(&self) -> &'static str {
-        "virus"
-    }
+/// Messages whose parts add up to at most this many bytes go to clamd in one
+/// session (one connection, parts one after another); larger ones get a
+/// connection per part, several at once, so big attachments are scanned in
+/// parallel by clamd's threads.
+pub const SESSION_MAX_BYTES: usize = 1024 * 1024;
 
-    fn inspect(&self, ctx: &ScanContext<'_>, out: &mut Vec<Finding>) -> Result<(), DetectError> {
-        if self.handle.runtime_flavor() == RuntimeFlavor::CurrentThread {
-            return Err(DetectError::Clamd(
-                "virus scan needs a multi-threaded tokio runtime".into(),
-            ));
-        }
-        let parts: Vec<(String, Arc<[u8]>)> = ctx
-            .message
+/// The virus scan of one message, started by [`Virus::start`]: its parts are
+/// on their way to clamd while the caller runs the other detectors.
+pub struct PendingScan {
+    parts: Vec<(String, Arc<[u8]>)>,
+    /// None for a message without parts or one over [`SESSION_MAX_BYTES`].
+    session: Option<Session>,
+}
+
+impl Virus {
+    /// Connect to clamd and send the message's parts (the first batch of a
+    /// session). Never fails: a failure is reported by [`PendingScan::finish`].
+    pub async fn start(&self, message: &ScannedMessage) -> PendingScan {
+        let parts: Vec<(String, Arc<[u8]>)> = message
             .parts
             .iter()
             .filter(|p: &&Part| !p.data.is_empty())
             .map(|p| (p.location.clone(), Arc::clone(&p.data)))
             .collect();
-        if parts.is_empty() {
-            return Ok(());
-        }
         let total: usize = parts.iter().map(|(_, d)| d.len()).sum();
-        let replies = if total <= BLOCKING_SCAN_MAX_BYTES {
-            self.scan_parts_blocking(&parts)?
+        let session = if parts.is_empty() || total > SESSION_MAX_BYTES {
+            None
         } else {
-            self.scan_parts_async(parts)?
+            let data: Vec<&[u8]> = parts.iter().map(|(_, d)| d.as_ref()).collect();
+            Some(Session::start(&self.address, self.timeout, &data).await)
+        };
+        PendingScan { parts, session }
+    }
+
+    /// A session's replies, with unanswered parts scanned on their own.
+    async fn finish_session(
+        &self,
+        session: Session,
+        parts: &[(String, Arc<[u8]>)],
+    ) -> Result<Vec<(String, Reply)>, DetectError> {
+        let data: Vec<&[u8]> = parts.iter().map(|(_, d)| d.as_ref()).collect();
+        let first = parts.first().map(|(l, _)| l.as_str()).unwrap_or("message");
+        let session = session.finish(&data).await.map_err(|e| {
+            DetectError::Clamd(match e {
+                SessionError::Timeout => format!(
+                    "{first}: no answer from {} within {} s",
+                    self.address,
+                    self.timeout.as_secs()
+                ),
+                SessionError::Io(e) => format!("{first}: {}: {e}", self.address),
+            })
+        })?;
+        let mut replies = Vec::with_capacity(parts.len());
+        for ((location, data), reply) in parts.iter().zip(session) {
+            let reply = match reply {
+                Some(r) => r,
+                None => {
+                    let outcome =
+                        Virus::scan_one(self.address.clone(), self.timeout, Arc::clone(data)).await;
+                    match outcome {
+                        ScanOutcome::Reply(r) => r,
+                        ScanOutcome::Failed(why) => {
+                            return Err(DetectError::Clamd(format!("{location}: {why}")));
+                        }
+                    }
+                }
+            };
+            replies.push((location.clone(), reply));
+        }
+        Ok(replies)
+    }
+
+    /// The whole scan on the calling task.
+    pub async fn scan_message(
+        &self,
+        message: &ScannedMessage,
+    ) -> Result<Vec<Finding>, DetectError> {
+        self.start(message).await.finish(self).await
+    }
+}
+
+impl PendingScan {
+    /// Wait for clamd's verdicts and turn them into findings; an error means
+    /// the message was not (fully) virus-checked, which is a tempfail.
+    pub async fn finish(self, virus: &Virus) -> Result<Vec<Finding>, DetectError> {
+        let replies = match self.session {
+            Some(session) => virus.finish_session(session, &self.parts).await?,
+            None if self.parts.is_empty() => return Ok(Vec::new()),
+            None => virus.scan_parts(self.parts).await?,
         };
         let mut found = Vec::new();
         for (location, reply) in &replies {
@@ -688,92 +504,43 @@ impl Detector for Virus {
                 found.push(f);
             }
         }
-        out.extend(drop_container_echoes(found));
-        Ok(())
+        Ok(drop_container_echoes(found))
     }
 }
 
-impl Virus {
-    /// Small messages: every part over one clamd session from this thread;
-    /// a part the session left unanswered gets a connection of its own.
-    fn scan_parts_blocking(
-        &self,
-        parts: &[(String, Arc<[u8]>)],
-    ) -> Result<Vec<(String, Reply)>, DetectError> {
-        let data: Vec<&[u8]> = parts.iter().map(|(_, d)| d.as_ref()).collect();
-        let session = match session_blocking(&self.address, self.timeout, &data) {
-            Ok(replies) => replies,
-            Err(e) => {
-                let why = match e.kind() {
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
-                        "no answer from {} within {} s",
-                        self.address,
-                        self.timeout.as_secs()
-                    ),
-                    _ => format!("{}: {e}", self.address),
-                };
-                let location = parts.first().map(|(l, _)| l.as_str()).unwrap_or("message");
-                return Err(DetectError::Clamd(format!("{location}: {why}")));
-            }
-        };
-        let mut replies = Vec::with_capacity(parts.len());
-        for ((location, data), reply) in parts.iter().zip(session) {
-            let reply = match reply {
-                Some(r) => r,
-                None => match scan_one_blocking(&self.address, self.timeout, data) {
-                    ScanOutcome::Reply(r) => r,
-                    ScanOutcome::Failed(why) => {
-                        return Err(DetectError::Clamd(format!("{location}: {why}")));
-                    }
-                },
-            };
-            replies.push((location.clone(), reply));
-        }
-        Ok(replies)
+impl Detector for Virus {
+    fn name(&self) -> &'static str {
+        "virus"
     }
 
-    /// Large messages: every part through the async runtime, several at once.
-    fn scan_parts_async(
-        &self,
-        parts: Vec<(String, Arc<[u8]>)>,
-    ) -> Result<Vec<(String, Reply)>, DetectError> {
+    /// The scan from a thread that may block (the blocking pool, rayon, the
+    /// CLI). On the async runtime use [`Virus::start`] instead.
+    fn inspect(&self, ctx: &ScanContext<'_>, out: &mut Vec<Finding>) -> Result<(), DetectError> {
+        if self.handle.runtime_flavor() == RuntimeFlavor::CurrentThread {
+            return Err(DetectError::Clamd(
+                "virus scan needs a multi-threaded tokio runtime".into(),
+            ));
+        }
         // Handle::block_on panics when called on an async worker thread (it
         // would block the runtime); inside spawn_blocking or on a rayon thread it
         // is fine. There is no public test for "async context" (a spawn_blocking
         // thread has a current Handle too), so catch that panic and report it.
-        let replies = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.handle.block_on(self.scan_parts(parts))
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.handle.block_on(self.scan_message(ctx.message))
         }))
         .map_err(|_| {
             DetectError::Clamd(
-                "virus scan called on an async runtime thread (use spawn_blocking)".into(),
+                "virus scan called on an async runtime thread (use Virus::start)".into(),
             )
         })??;
-        Ok(replies)
+        out.extend(found);
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn session_replies_carry_their_request_number() {
-        assert_eq!(numbered_reply(b"1: stream: OK\0"), Some((1, Reply::Clean)));
-        assert_eq!(
-            numbered_reply(b"12: stream: Eicar-Test-Signature FOUND\0"),
-            Some((12, Reply::Found("Eicar-Test-Signature".into())))
-        );
-        assert_eq!(
-            numbered_reply(b"2: INSTREAM size limit exceeded. ERROR\0"),
-            Some((2, Reply::SizeLimit))
-        );
-        // Replies outside a session have no number: not attributable.
-        assert_eq!(numbered_reply(b"stream: OK\0"), None);
-        assert_eq!(numbered_reply(b"PONG\0"), None);
-        assert_eq!(numbered_reply(b"x: stream: OK\0"), None);
-        assert_eq!(numbered_reply(b"1: what is this\0"), None);
-    }
 
     #[test]
     fn clean_reply() {

@@ -21,6 +21,8 @@ pub(crate) struct Ctx<'a> {
     pub pdf_time_left: Duration,
     /// The `mime_parts` limit was reached (recorded once).
     pub parts_capped: bool,
+    /// A PDF was met under [`PdfMode::Defer`]: the extraction is incomplete.
+    pub pdf_deferred: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -37,6 +39,7 @@ impl<'a> Ctx<'a> {
             expansion_stopped: false,
             pdf_time_left: Duration::from_secs(limits.pdf_timeout_secs.max(1).saturating_mul(3)),
             parts_capped: false,
+            pdf_deferred: false,
         }
     }
 

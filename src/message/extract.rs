@@ -48,7 +48,14 @@ pub enum PdfMode {
     InProcess,
     /// In a worker process (`EXE extract-pdf`) with rlimits and a timeout.
     Worker(PathBuf),
+    /// Not here: the message is extracted again on a thread that may block
+    /// (see [`Extractor::extract_inline`]).
+    Defer,
 }
+
+/// Bytes that archives and documents of a message extracted on an async
+/// worker thread may expand to (a few milliseconds of inflating at most).
+pub const INLINE_EXPANDED_BYTES: u64 = 1024 * 1024;
 
 /// Extracts a message, within limits.
 #[derive(Debug, Clone)]
@@ -64,19 +71,41 @@ impl Extractor {
 
     /// Parse and extract. Never fails: what cannot be parsed is recorded in `limits_hit`.
     pub fn extract(&self, raw: &[u8]) -> ScannedMessage {
-        let mut ctx = Ctx::new(&self.limits, &self.pdf, raw.len());
+        self.extract_with(raw, &self.limits, &self.pdf).0
+    }
+
+    /// Extract a small message cheaply enough to do on an async worker
+    /// thread, or None when it needs [`Extractor::extract`] on a thread that
+    /// may block: it holds a PDF (read by a worker process), or its archives
+    /// and documents expand beyond [`INLINE_EXPANDED_BYTES`].
+    pub fn extract_inline(&self, raw: &[u8]) -> Option<ScannedMessage> {
+        let mut limits = self.limits.clone();
+        let budget = INLINE_EXPANDED_BYTES.min(limits.max_expanded_bytes);
+        limits.max_expanded_bytes = budget;
+        let (message, deferred) = self.extract_with(raw, &limits, &PdfMode::Defer);
+        let over_budget = budget < self.limits.max_expanded_bytes
+            && message
+                .limits_hit
+                .iter()
+                .any(|l| l.limit == "expanded_bytes");
+        (!deferred && !over_budget).then_some(message)
+    }
+
+    /// The extraction; true when a PDF was left for a thread that may block.
+    fn extract_with(&self, raw: &[u8], limits: &Limits, pdf: &PdfMode) -> (ScannedMessage, bool) {
+        let mut ctx = Ctx::new(limits, pdf, raw.len());
         let mut raw = raw;
-        if raw.len() > self.limits.max_message_bytes {
+        if raw.len() > limits.max_message_bytes {
             ctx.hit(
                 "message",
                 "message_size",
                 format!(
                     "{} bytes; only the first {} were scanned",
                     raw.len(),
-                    self.limits.max_message_bytes
+                    limits.max_message_bytes
                 ),
             );
-            raw = &raw[..self.limits.max_message_bytes];
+            raw = &raw[..limits.max_message_bytes];
         }
         let Some(msg) = MessageParser::default().parse(raw) else {
             // No header could be parsed: scan the bytes as one text body.
@@ -87,7 +116,7 @@ impl Extractor {
                 super::sniff::decode_text(raw).into_owned(),
                 None,
             );
-            return ctx.out;
+            return (ctx.out, ctx.pdf_deferred);
         };
         ctx.out.headers = header_facts(&msg);
         if let Some(s) = msg.subject() {
@@ -95,7 +124,7 @@ impl Extractor {
         }
         mime::walk_part(&mut ctx, &msg, 0, &mut Scope::top(), 0);
         mime::dismantle(msg);
-        ctx.out
+        (ctx.out, ctx.pdf_deferred)
     }
 }
 

@@ -54,6 +54,10 @@ pub(crate) enum Outcome {
 
 pub(crate) fn scan_pdf(ctx: &mut Ctx<'_>, idx: usize, blob: &Blob) {
     let outcome = match ctx.pdf {
+        PdfMode::Defer => {
+            ctx.pdf_deferred = true;
+            return;
+        }
         PdfMode::InProcess => in_process(&blob.data),
         PdfMode::Worker(exe) => {
             let exe = exe.clone();

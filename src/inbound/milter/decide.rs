@@ -138,9 +138,7 @@ pub async fn judge(settings: Arc<Settings>, r: Received) -> Reply {
             ),
         )
     } else {
-        let scanner = settings.scanner.clone();
-        let (env, bytes) = (r.envelope.clone(), raw.clone());
-        let task = tokio::task::spawn_blocking(move || scanner.scan(&env, &bytes));
+        let task = settings.scanner.scan_async(&r.envelope, &raw);
         match tokio::time::timeout(limit, task).await {
             Ok(Ok(report)) => report,
             Ok(Err(e)) => {
@@ -148,8 +146,9 @@ pub async fn judge(settings: Arc<Settings>, r: Received) -> Reply {
                 return Reply::tempfail("Internal error while scanning, try again later");
             }
             Err(_) => {
-                // The blocking scan cannot be interrupted; it finishes on its
-                // own thread and its result is dropped.
+                // An inline scan stops here; one on the blocking pool cannot
+                // be interrupted, it finishes on its own thread and its
+                // result is dropped.
                 warn!(secs = limit.as_secs(), "scan time limit reached");
                 failed(
                     &settings,

@@ -1350,3 +1350,63 @@ fn eml_file_attachment_is_walked_as_a_message() {
     );
     assert_eq!(m.forwarded_depth, 1);
 }
+
+#[test]
+fn inline_extraction_leaves_pdfs_to_a_thread_that_may_block() {
+    // The worker process for PDFs is never started from an async thread.
+    let raw = with_attachment("letter.pdf", "application/pdf", &fixture("letter.pdf"));
+    let worker = Extractor::new(
+        Limits::default(),
+        PdfMode::Worker("/nonexistent/hallmonitor".into()),
+    );
+    assert!(worker.extract_inline(&raw).is_none());
+    // The same message extracted in full is read (here in process).
+    let full = ex().extract(&raw);
+    let t = text(&full, "attachment:letter.pdf");
+    assert!(t.contains("saffron trombone parade"), "{t}");
+}
+
+#[test]
+fn inline_extraction_hands_over_what_expands_beyond_its_budget() {
+    // 20 MiB of zeros passes a huge ratio limit and the message budget, but
+    // not the inline budget: that message is extracted on the blocking pool,
+    // where it is read up to the real limits.
+    let raw = with_attachment("bomb.zip", "application/zip", &fixture("bomb.zip"));
+    let big = ex_with(|l| {
+        l.max_expansion_ratio = 1_000_000;
+        l.max_expanded_bytes = 64 * 1024 * 1024;
+    });
+    assert!(big.extract_inline(&raw).is_none());
+    let full = big.extract(&raw);
+    assert!(
+        !full.limits_hit.iter().any(|l| l.limit == "expanded_bytes"),
+        "{:?}",
+        full.limits_hit
+    );
+    // A message budget below the inline one is the real limit: the inline
+    // extraction stands, limit hit included.
+    let small = ex_with(|l| {
+        l.max_expansion_ratio = 1_000_000;
+        l.max_expanded_bytes = 512 * 1024;
+    });
+    let m = small.extract_inline(&raw).expect("within the real limits");
+    limit(&m, "expanded_bytes");
+}
+
+#[test]
+fn inline_extraction_of_everyday_mail_matches_the_full_one() {
+    let raw = with_attachment(
+        "report.docx",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        &fixture("report.docx"),
+    );
+    let inline = ex().extract_inline(&raw).expect("small and simple");
+    let full = ex().extract(&raw);
+    assert_eq!(inline.parts.len(), full.parts.len());
+    assert!(!full.texts.is_empty());
+    assert_eq!(inline.texts.len(), full.texts.len());
+    for (a, b) in inline.texts.iter().zip(&full.texts) {
+        assert_eq!(a.text, b.text);
+        assert_eq!(a.location, b.location);
+    }
+}
