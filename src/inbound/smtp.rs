@@ -21,7 +21,7 @@ use crate::incidents::FrontEnd;
 use crate::message::Envelope;
 use crate::message::received::auth_login_from_received;
 use crate::outbound::headers::{self, Edits};
-use crate::outbound::relay::NextHop;
+use crate::outbound::relay::{NextHop, RelayError, Reply};
 use crate::policy::Action;
 use crate::scan::ScanReport;
 use crate::sender::Direction;
@@ -352,29 +352,39 @@ impl Session {
         self.keep_hop(hop);
     }
 
-    /// A next-hop connection for a new transaction: the idle one when it
-    /// still works (and still goes to the configured next hop), else a new one.
+    /// Open the next-hop transaction with MAIL FROM (and this transaction's
+    /// XFORWARD lines): on the idle connection when it is in step and still
+    /// goes to the configured next hop, else on a new one. The outer error
+    /// means no connection could be made; the inner result is MAIL FROM's.
     async fn next_hop(
         &mut self,
         settings: &Settings,
-    ) -> Result<NextHop, crate::outbound::relay::RelayError> {
+        from: &str,
+        params: &[String],
+    ) -> Result<(NextHop, Result<Reply, RelayError>), RelayError> {
         let xf = self.xforward.clone();
         if let Some(mut hop) = self.idle_hop.take()
             && hop.addr() == settings.next_hop
+            && hop.is_usable()
         {
-            let xf = xf.clone();
-            if hop.begin(|supported| xf.commands(supported)).await.is_ok() {
-                return Ok(hop);
+            hop.begin(|supported| xf.commands(supported));
+            // A kept connection the next hop has closed since (its idle
+            // timeout, a reload) shows here, as an error or a 421: then the
+            // transaction starts again on a new connection.
+            match hop.mail_from(from, params).await {
+                Ok(r) if r.code != 421 => return Ok((hop, Ok(r))),
+                _ => debug!("idle next-hop connection failed; reconnecting"),
             }
-            debug!("idle next-hop connection failed; reconnecting");
         }
-        NextHop::connect(
+        let mut hop = NextHop::connect(
             settings.next_hop,
             settings.relay.next_hop_timeout(),
             &settings.relay.hostname,
             |supported| xf.commands(supported),
         )
-        .await
+        .await?;
+        let mail = hop.mail_from(from, params).await;
+        Ok((hop, mail))
     }
 
     /// MAIL FROM: open the next-hop transaction now, so its refusals reach
@@ -385,16 +395,15 @@ impl Session {
             self.reply("552 5.3.4 Message size exceeds fixed limit\r\n");
             return;
         }
-        let hop = self.next_hop(&settings).await;
-        let mut hop = match hop {
-            Ok(h) => h,
+        let (mut hop, mail) = match self.next_hop(&settings, &from, &params).await {
+            Ok(opened) => opened,
             Err(e) => {
                 warn!(error = %e, "next hop unavailable");
                 self.reply("451 4.4.1 Next hop unavailable, try again later\r\n");
                 return;
             }
         };
-        match hop.mail_from(&from, &params).await {
+        match mail {
             Ok(r) if r.is_positive() => {
                 self.reply("250 2.1.0 Ok\r\n");
                 self.txn = Some(Transaction {
