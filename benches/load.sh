@@ -3,7 +3,7 @@
 #
 #   bash benches/load.sh [--messages N] [--sessions S] [--mem-messages M] [--mem-sessions C]
 #                        [--attachment docx|pdf|none] [--message FILE] [--keep] [--only a,p,b,c,mem]
-#                        [--breakdown]
+#                        [--breakdown] [--spool-fs loop|tmp] [--rounds R]
 #
 # In one run, on 127.0.0.1 only, with private Postfix instances (postfix -c DIR start-fg), a
 # private clamd with the test signatures (tests/clamd-test.sh) and Postfix's own smtp-source
@@ -31,6 +31,13 @@
 # counted (clamd is shown separately). Messages per CPU-second hardly changes when other
 # work shares the machine; messages per second does.
 #
+# The scenarios run in turn, R rounds (default 3) of N messages each; the table gives the
+# sums over the rounds and the ratios are of the sums (each round is printed too).
+#
+# The queues (and clamd's and hallmonitor's scratch files) are on a fresh journaled ext4
+# filesystem in a loop-mounted image, like a mail server's spool (--spool-fs tmp: in /tmp or
+# LOAD_TMPDIR instead; see the comment at SPOOL_FS below for why).
+#
 # --breakdown keeps every Postfix daemon alive to the end (max_use, max_idle) and prints the
 # CPU of each process name, to see where the time goes.
 #
@@ -54,6 +61,8 @@ KEEP=0
 BREAKDOWN=0
 MSG_OVERRIDE=""
 ATTACHMENT=docx
+SPOOL_FS=loop
+ROUNDS=3
 FROM=news@riverside-sports.example.org
 TO=office@oakfield.sch.uk
 
@@ -68,12 +77,16 @@ while [[ $# -gt 0 ]]; do
         --message) MSG_OVERRIDE=$(realpath "$2"); shift 2 ;;
         --keep) KEEP=1; shift ;;
         --breakdown) BREAKDOWN=1; shift ;;
+        --rounds) ROUNDS=$2; shift 2 ;;
+        --spool-fs) SPOOL_FS=$2; shift 2
+            [[ $SPOOL_FS == loop || $SPOOL_FS == tmp ]] || { echo "load.sh: --spool-fs takes loop or tmp" >&2; exit 2; } ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "load.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
 
 die() { echo "load.sh: $*" >&2; exit 1; }
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds takes a positive number"
 note() { echo "  $*" >&2; }
 [[ $(id -u) == 0 ]] || die "run as root (Postfix's master must start as root)"
 for tool in /usr/sbin/postfix /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/sbin/postqueue python3; do
@@ -85,7 +98,32 @@ if [[ ! -x $BIN ]]; then
     (cd "$ROOT" && cargo build --release --bin hallmonitor) >&2
 fi
 
-WORK=$(mktemp -d "${LOAD_TMPDIR:-/tmp}/hallmonitor-load.XXXXXX")
+# Where the mail queues live. A mail server's spool is on a journaled filesystem; the root
+# filesystem of the VMs this runs on is ext4 *without* a journal, where creating a file
+# scans every inode deleted in the last 30 s (ext4's recently_deleted check, nojournal only),
+# so Postfix's cost per message grows with the number of queue files created before it
+# in the run. That penalises whichever scenario creates more queue files (b and p make
+# two per message) and made p/a swing between 0.38 and 0.56 from run to run. So by
+# default every scenario runs on a fresh journaled ext4 filesystem in a loop-mounted
+# image file (the same for all scenarios); --spool-fs tmp keeps the queues under /tmp
+# (or LOAD_TMPDIR) instead.
+SPOOL_MNT="" SPOOL_IMG=""
+if [[ $SPOOL_FS == loop ]]; then
+    SPOOL_IMG=$(mktemp /var/tmp/hallmonitor-load-spool.XXXXXX)
+    SPOOL_MNT=$(mktemp -d /tmp/hallmonitor-load-spool.XXXXXX)
+    if truncate -s 4G "$SPOOL_IMG" && mkfs.ext4 -q -F "$SPOOL_IMG" >/dev/null 2>&1 \
+        && mount -o loop "$SPOOL_IMG" "$SPOOL_MNT" 2>/dev/null; then
+        SPOOL_DESC="journaled ext4 (loop-mounted image)"
+    else
+        note "could not mount a loop ext4 filesystem (mkfs.ext4 and loop devices needed); queues stay in ${LOAD_TMPDIR:-/tmp}"
+        rm -f "$SPOOL_IMG"; rmdir "$SPOOL_MNT" 2>/dev/null || true
+        SPOOL_IMG="" SPOOL_MNT="" SPOOL_FS=tmp
+    fi
+fi
+if [[ $SPOOL_FS == tmp ]]; then
+    SPOOL_DESC="$(df --output=fstype "${LOAD_TMPDIR:-/tmp}" | tail -1) under ${LOAD_TMPDIR:-/tmp}"
+fi
+WORK=$(mktemp -d "${SPOOL_MNT:-${LOAD_TMPDIR:-/tmp}}/hallmonitor-load.XXXXXX")
 chmod 755 "$WORK"
 declare -a POSTFIXES=() DAEMONS=()
 CLAMD_DIR=$WORK/clamd
@@ -108,7 +146,12 @@ cleanup() {
         done
         kill -9 "$pid" 2>/dev/null || true
     done
-    if [[ $KEEP == 1 ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+    if [[ $KEEP == 1 && -z $SPOOL_MNT ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+    if [[ -n $SPOOL_MNT ]]; then
+        umount "$SPOOL_MNT" 2>/dev/null || umount -l "$SPOOL_MNT" 2>/dev/null || true
+        rmdir "$SPOOL_MNT" 2>/dev/null || true
+        rm -f "$SPOOL_IMG"
+    fi
     exit "$rc"
 }
 trap cleanup EXIT
@@ -343,54 +386,60 @@ CLAMD=$(bash "$ROOT/tests/clamd-test.sh" start "$CLAMD_DIR") || die "clamd did n
 CLAMD_PID=$(cat "$CLAMD_DIR/clamd.pid")
 
 echo "hallmonitor load benchmark: $MESSAGES messages of $(stat -c %s "$MSG") bytes per scenario, $SESSIONS smtp-source sessions, $(nproc) CPUs" >&2
+echo "queues on: $SPOOL_DESC" >&2
 MILTER_STATUS=""
 
-if [[ ,$ONLY, == *,a,* ]]; then
-    echo "(a) Postfix alone" >&2
-    SINK=$(free_port); start_sink "$SINK"
-    start_postfix pf-a plain "$SINK"
-    measure a - "$SINK" || true
-    stop_postfix "$PF_ETC" "$PF_PID"
-fi
-
-if [[ ,$ONLY, == *,b,* ]]; then
-    echo "(b) Postfix + hallmonitor content filter" >&2
-    SINK=$(free_port); start_sink "$SINK"
-    FILTER=$(free_port); REINJECT=$(free_port)
-    start_hallmonitor hm-b "$FILTER" "$REINJECT"
-    start_postfix pf-b filter "$SINK" "$FILTER" "$REINJECT" 10
-    measure b "$HM_PID" "$SINK" || true
-    stop_postfix "$PF_ETC" "$PF_PID"
-    stop_pid "$HM_PID"
-fi
-
-if [[ ,$ONLY, == *,p,* ]]; then
-    echo "(p) Postfix twice, no filter (scan transport straight into the re-injection smtpd)" >&2
-    SINK=$(free_port); start_sink "$SINK"
-    REINJECT=$(free_port)
-    start_postfix pf-p filter "$SINK" "$REINJECT" "$REINJECT" 10
-    measure p - "$SINK" || true
-    stop_postfix "$PF_ETC" "$PF_PID"
-fi
-
-if [[ ,$ONLY, == *,c,* ]]; then
-    echo "(c) Postfix + hallmonitor milter" >&2
-    SINK=$(free_port); start_sink "$SINK"
-    MILTER=$(free_port); UNUSED=$(free_port); UNUSED2=$(free_port)
-    if start_hallmonitor hm-c "$UNUSED" "$UNUSED2" --milter "inet:127.0.0.1:$MILTER" && wait_port "$MILTER" 10; then
-        start_postfix pf-c milter "$SINK" "$MILTER"
-        # One message first: a milter that is not implemented yet answers tempfail.
-        if source_mail "$PF_PORT" 1 1 "$MSG" && wait_delivered "$PF_LOG" "$SINK" 1 20; then
-            measure c "$HM_PID" "$SINK" || MILTER_STATUS="milter run failed (see above)"
-        else
-            MILTER_STATUS="milter not available: $({ grep -h -m1 -o 'milter.*' "$PF_LOG" "$WORK/smtp-source.out" || true; } | head -1)"
-        fi
+# The scenarios take turns, ROUNDS times: the machine's speed drifts (other VMs, disk),
+# and interleaving spreads that drift over all of them instead of favouring one.
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+    ROUND_NOTE=""; ((ROUNDS == 1)) || ROUND_NOTE=" [round $ROUND of $ROUNDS]"
+    if [[ ,$ONLY, == *,a,* ]]; then
+        echo "(a) Postfix alone$ROUND_NOTE" >&2
+        SINK=$(free_port); start_sink "$SINK"
+        start_postfix pf-a-$ROUND plain "$SINK"
+        measure a - "$SINK" || true
         stop_postfix "$PF_ETC" "$PF_PID"
-    else
-        MILTER_STATUS="milter not available: hallmonitor serve --milter did not listen ($(tail -1 "$HM_LOG" || true))"
     fi
-    stop_pid "$HM_PID"
-fi
+
+    if [[ ,$ONLY, == *,b,* ]]; then
+        echo "(b) Postfix + hallmonitor content filter$ROUND_NOTE" >&2
+        SINK=$(free_port); start_sink "$SINK"
+        FILTER=$(free_port); REINJECT=$(free_port)
+        start_hallmonitor hm-b-$ROUND "$FILTER" "$REINJECT"
+        start_postfix pf-b-$ROUND filter "$SINK" "$FILTER" "$REINJECT" 10
+        measure b "$HM_PID" "$SINK" || true
+        stop_postfix "$PF_ETC" "$PF_PID"
+        stop_pid "$HM_PID"
+    fi
+
+    if [[ ,$ONLY, == *,p,* ]]; then
+        echo "(p) Postfix twice, no filter (scan transport straight into the re-injection smtpd)$ROUND_NOTE" >&2
+        SINK=$(free_port); start_sink "$SINK"
+        REINJECT=$(free_port)
+        start_postfix pf-p-$ROUND filter "$SINK" "$REINJECT" "$REINJECT" 10
+        measure p - "$SINK" || true
+        stop_postfix "$PF_ETC" "$PF_PID"
+    fi
+
+    if [[ ,$ONLY, == *,c,* ]]; then
+        echo "(c) Postfix + hallmonitor milter$ROUND_NOTE" >&2
+        SINK=$(free_port); start_sink "$SINK"
+        MILTER=$(free_port); UNUSED=$(free_port); UNUSED2=$(free_port)
+        if start_hallmonitor hm-c-$ROUND "$UNUSED" "$UNUSED2" --milter "inet:127.0.0.1:$MILTER" && wait_port "$MILTER" 10; then
+            start_postfix pf-c-$ROUND milter "$SINK" "$MILTER"
+            # One message first: a milter that is not implemented yet answers tempfail.
+            if source_mail "$PF_PORT" 1 1 "$MSG" && wait_delivered "$PF_LOG" "$SINK" 1 20; then
+                measure c "$HM_PID" "$SINK" || MILTER_STATUS="milter run failed (see above)"
+            else
+                MILTER_STATUS="milter not available: $({ grep -h -m1 -o 'milter.*' "$PF_LOG" "$WORK/smtp-source.out" || true; } | head -1)"
+            fi
+            stop_postfix "$PF_ETC" "$PF_PID"
+        else
+            MILTER_STATUS="milter not available: hallmonitor serve --milter did not listen ($(tail -1 "$HM_LOG" || true))"
+        fi
+        stop_pid "$HM_PID"
+    fi
+done
 
 MEM_LINE=""
 if [[ ,$ONLY, == *,mem,* ]]; then
@@ -433,11 +482,17 @@ label() {
         p) echo "(p) Postfix twice, no filter" ;;
     esac
 }
+# Per round, then the sums over all rounds (the ratios are of the sums).
+if ((ROUNDS > 1)); then
+    awk '{ r[$1] = r[$1] + 1; printf "  %s round %d: %d msgs, %.1f s, %.2f CPU-s (hallmonitor %.2f), %.1f msgs/CPU-s\n", $1, r[$1], $2, $3, $4, $5, $2 / $4 }' "$RESULTS" >&2
+fi
+awk '{ if (!($1 in n)) order[++k] = $1; n[$1] += $2; s[$1] += $3; c[$1] += $4; h[$1] += $5; q[$1] += $6 }
+     END { for (i = 1; i <= k; i++) { x = order[i]; print x, n[x], s[x], c[x], h[x], q[x] } }' "$RESULTS" >"$RESULTS.sum"
 while read -r name n secs cpu hcpu kcpu; do
     RATE[$name]=$(echo "$n / $secs" | bc -l)
     PERCPU[$name]=$(echo "$n / $cpu" | bc -l)
     printf '%-34s %8d %8.1f %8.1f %7.2f %11.1f %13s %11.2f\n' "$(label "$name")" "$n" "$secs" "${RATE[$name]}" "$cpu" "${PERCPU[$name]}" "$(printf '%.2f CPU-s' "$hcpu")" "$kcpu"
-done <"$RESULTS"
+done <"$RESULTS.sum"
 [[ -z $MILTER_STATUS ]] || printf '%-34s %s\n' "(c) Postfix + hallmonitor milter" "$MILTER_STATUS"
 echo "CPU-s: user+system of every Postfix process plus hallmonitor and its PDF workers (the"
 echo "hallmonitor column is its share);"
