@@ -5,8 +5,13 @@
 //! notice: mail arriving (once, unchanged), held, or left with Postfix (4xx).
 
 mod common;
+// Only some of its helpers are used here.
+#[allow(dead_code)]
+#[path = "common/postfix.rs"]
+mod postfix;
 
 use common::smtp::{Client, Relay, RelayOptions, Sink, free_addr, read, send_mail};
+use postfix::Postfix;
 use std::time::Duration;
 
 const PARENT: &str = "helen.okafor@example.com";
@@ -594,4 +599,153 @@ fn shutdown_tells_a_waiting_client_to_come_back_later() {
     r.signal(libc::SIGTERM);
     assert!(c.reply().starts_with("421 4.3.2"));
     assert!(r.stop().expect("exits").success());
+}
+
+/// The relay with Postfix's own re-injection smtpd as its next hop (which
+/// offers PIPELINING and CHUNKING, unlike our recording sink and Postfix's
+/// smtp-sink), relaying on to the recording sink. The relay is driven
+/// directly; Postfix's front smtpd is not used.
+fn relay_into_postfix() -> (Sink, Relay, Postfix) {
+    let sink = Sink::start();
+    let reinject = free_addr();
+    let relay = Relay::start(RelayOptions {
+        listen: None,
+        next_hop: reinject,
+        clamd: common::clamd().address(),
+        relay: vec![],
+        limits: vec![],
+    });
+    let pf = Postfix::start(relay.addr, reinject, sink.addr);
+    (sink, relay, pf)
+}
+
+/// The re-injection smtpd's command counts for each connection hallmonitor
+/// made (Postfix logs them when the connection ends, e.g. `ehlo=1 xforward=2
+/// mail=1 rcpt=1 bdat=1 quit=1 commands=7`).
+fn next_hop_sessions(pf: &Postfix) -> Vec<String> {
+    pf.log()
+        .lines()
+        .filter_map(|l| l.split_once(" disconnect from ").map(|(_, r)| r))
+        .filter_map(|r| r.split_once("] ").map(|(_, counts)| counts.to_string()))
+        // Not the start-up probes (connect, then close).
+        .filter(|counts| counts != "commands=0/0")
+        .collect()
+}
+
+/// A message as the sink got it from Postfix, without the Received header
+/// the re-injection smtpd added on top.
+fn without_first_header(data: &[u8]) -> &[u8] {
+    let mut pos = 0;
+    while let Some(nl) = data[pos..].iter().position(|&b| b == b'\n') {
+        pos += nl + 1;
+        if !matches!(data.get(pos), Some(b' ' | b'\t')) {
+            break;
+        }
+    }
+    &data[pos..]
+}
+
+#[test]
+fn messages_relayed_over_bdat_arrive_byte_identical() {
+    let (sink, r, pf) = relay_into_postfix();
+    let clean = read(&common::mail("clean-text.eml"));
+    // What DATA would have to escape: a lone "." line and leading dots (BDAT
+    // sends them as they are), 8-bit text, and no line break at the end (CRLF
+    // is added, as over DATA).
+    let mut tricky = from_staff(&clean, "4QBDAT2", OFFICE);
+    tricky.extend_from_slice(
+        ".\r\n..two dots\r\n.leading dot\r\nCaf\u{e9} at 9 \u{2014} no line break at the end"
+            .as_bytes(),
+    );
+    let plain = from_staff(&clean, "4QBDAT1", OFFICE);
+    let mut c = Client::connect(r.addr);
+    c.reply();
+    assert!(c.cmd("EHLO postfix.test").starts_with("250"));
+    for (queue_id, raw) in [("4QBDAT1", &plain), ("4QBDAT2", &tricky)] {
+        let xf = c.cmd(&format!("XFORWARD ADDR=192.0.2.10 IDENT={queue_id}"));
+        assert!(xf.starts_with("250"), "{xf}");
+        assert!(c.cmd(&format!("MAIL FROM:<{TEACHER}>")).starts_with("250"));
+        let rcpt = c.cmd(&format!("RCPT TO:<{OFFICE}>"));
+        assert!(rcpt.starts_with("250"), "{rcpt}\n{}", pf.log());
+        assert!(c.cmd("DATA").starts_with("354"));
+        let end = c.data(raw);
+        assert!(
+            end.starts_with(&format!("250 2.0.0 Ok: {queue_id} relayed")),
+            "{end}\n{}",
+            r.log()
+        );
+    }
+    assert!(c.cmd("QUIT").starts_with("221"));
+    pf.wait_for(30, "both messages at the sink", || {
+        sink.messages().len() == 2
+    });
+    pf.wait_for(10, "the next-hop session to end", || {
+        !next_hop_sessions(&pf).is_empty()
+    });
+    let mut got = sink.messages();
+    got.sort_by_key(|m| m.text().contains("4QBDAT2"));
+    assert_passed_unchanged(without_first_header(&got[0].data), &plain, "pass");
+    let mut expected = tricky.clone();
+    expected.extend_from_slice(b"\r\n");
+    assert_passed_unchanged(without_first_header(&got[1].data), &expected, "pass");
+    // Both over one next-hop connection, each as one BDAT, none over DATA.
+    let sessions = next_hop_sessions(&pf);
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert!(
+        sessions[0].contains("mail=2 rcpt=2 bdat=2 ") && !sessions[0].contains("data="),
+        "{sessions:?}"
+    );
+}
+
+#[test]
+fn pipelined_next_hop_refusing_one_of_three_recipients_refuses_it_alone() {
+    let (sink, r, pf) = relay_into_postfix();
+    let raw = from_staff(&read(&common::mail("clean-text.eml")), "4QPIPEREF", OFFICE);
+    let mut c = Client::connect(r.addr);
+    c.reply();
+    assert!(c.cmd("EHLO postfix.test").starts_with("250"));
+    // As Postfix's scan transport sends it: the whole envelope in one go.
+    // Postfix's smtpd refuses a domain name no host can have; we do not check
+    // that, so the refusal is the next hop's.
+    c.send(
+        format!(
+            "XFORWARD ADDR=192.0.2.10 IDENT=4QPIPEREF\r\nMAIL FROM:<{TEACHER}>\r\n\
+             RCPT TO:<{OFFICE}>\r\nRCPT TO:<pupil@-oakfield-.sch.uk>\r\n\
+             RCPT TO:<head@oakfield.sch.uk>\r\nDATA\r\n"
+        )
+        .as_bytes(),
+    );
+    let replies: Vec<String> = (0..6).map(|_| c.reply()).collect();
+    assert!(
+        replies[..3].iter().all(|r| r.starts_with("250")),
+        "{replies:?}"
+    );
+    assert_eq!(replies[3], "501 5.1.3 Bad recipient address syntax\r\n");
+    assert!(replies[4].starts_with("250"), "{replies:?}");
+    assert!(replies[5].starts_with("354"), "{replies:?}");
+    let end = c.data(&raw);
+    assert!(end.starts_with("250 2.0.0 Ok: 4QPIPEREF relayed"), "{end}");
+    assert!(c.cmd("QUIT").starts_with("221"));
+    pf.wait_for(30, "delivery at the sink", || sink.messages().len() == 1);
+    let got = sink.messages();
+    let rcpts = got[0].rcpts.join(" ");
+    assert!(
+        got[0].rcpts.len() == 2 && rcpts.contains(OFFICE) && rcpts.contains("head@"),
+        "{rcpts}"
+    );
+    assert_passed_unchanged(without_first_header(&got[0].data), &raw, "pass");
+    pf.wait_for(10, "the next-hop session to end", || {
+        !next_hop_sessions(&pf).is_empty()
+    });
+    let sessions = next_hop_sessions(&pf);
+    assert!(
+        sessions[0].contains("mail=1 rcpt=2/3 bdat=1 "),
+        "{sessions:?}"
+    );
+    // Our pipelining is within what the next hop offered.
+    assert!(
+        !pf.log().contains("improper command pipelining"),
+        "{}",
+        pf.log()
+    );
 }
