@@ -209,9 +209,17 @@ fn next_hop_down_gives_451() {
         relay: vec![],
         limits: vec![],
     });
-    let raw = read(&common::mail("clean-text.eml"));
-    let reply = send_mail(r.addr, PARENT, &[OFFICE], "4QHOP1", &raw);
-    assert!(reply.starts_with("451 4.4.1"), "{reply}");
+    let mut c = Client::connect(r.addr);
+    c.reply();
+    assert!(c.cmd("EHLO postfix.test").starts_with("250"));
+    // MAIL FROM goes to the next hop with the first RCPT TO, so that is
+    // where the failure shows, on every recipient: Postfix defers them all.
+    assert!(c.cmd(&format!("MAIL FROM:<{PARENT}>")).starts_with("250"));
+    for rcpt in [OFFICE, "head@oakfield.sch.uk"] {
+        let reply = c.cmd(&format!("RCPT TO:<{rcpt}>"));
+        assert!(reply.starts_with("451 4.4.1"), "{reply}");
+    }
+    assert!(c.cmd("DATA").starts_with("554"));
 }
 
 #[test]
@@ -748,4 +756,42 @@ fn pipelined_next_hop_refusing_one_of_three_recipients_refuses_it_alone() {
         "{}",
         pf.log()
     );
+}
+
+#[test]
+fn sender_refused_by_the_next_hop_is_refused_on_every_recipient() {
+    let (sink, r, pf) = relay_into_postfix();
+    let raw = from_staff(&read(&common::mail("clean-text.eml")), "4QSENDER2", OFFICE);
+    let mut c = Client::connect(r.addr);
+    c.reply();
+    assert!(c.cmd("EHLO postfix.test").starts_with("250"));
+    assert!(c.cmd("XFORWARD IDENT=4QSENDER1").starts_with("250"));
+    // Postfix's smtpd refuses a sender domain no host can have.
+    assert!(
+        c.cmd("MAIL FROM:<pupil@-oakfield-.sch.uk>")
+            .starts_with("250")
+    );
+    for rcpt in [OFFICE, "head@oakfield.sch.uk"] {
+        let reply = c.cmd(&format!("RCPT TO:<{rcpt}>"));
+        assert_eq!(reply, "501 5.1.7 Bad sender address syntax\r\n");
+    }
+    assert!(c.cmd("DATA").starts_with("554"));
+    assert!(c.cmd("RSET").starts_with("250"));
+    // The next transaction in the session goes through, on the same
+    // next-hop connection.
+    assert!(c.cmd("XFORWARD IDENT=4QSENDER2").starts_with("250"));
+    assert!(c.cmd(&format!("MAIL FROM:<{TEACHER}>")).starts_with("250"));
+    assert!(c.cmd(&format!("RCPT TO:<{OFFICE}>")).starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    let end = c.data(&raw);
+    assert!(end.starts_with("250 2.0.0 Ok: 4QSENDER2 relayed"), "{end}");
+    assert!(c.cmd("QUIT").starts_with("221"));
+    pf.wait_for(30, "delivery at the sink", || sink.messages().len() == 1);
+    assert_eq!(sink.messages()[0].mail, format!("MAIL FROM:<{TEACHER}>"));
+    pf.wait_for(10, "the next-hop session to end", || {
+        !next_hop_sessions(&pf).is_empty()
+    });
+    let sessions = next_hop_sessions(&pf);
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert!(sessions[0].contains("mail=1/2 "), "{sessions:?}");
 }

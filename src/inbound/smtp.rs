@@ -48,11 +48,21 @@ struct Transaction {
     mail_from: String,
     mail_params: Vec<String>,
     rcpts: Vec<String>,
+    /// The next-hop transaction, opened at the first RCPT TO.
     hop: Option<NextHop>,
+    /// Why the next-hop transaction could not be opened, or broke: the
+    /// reply to every further RCPT TO.
+    refusal: Option<String>,
     settings: Arc<Settings>,
 }
 
 impl Transaction {
+    /// Refuse this and every further RCPT TO with `reply`.
+    fn refuse(&mut self, reply: String) -> String {
+        self.refusal = Some(reply.clone());
+        reply
+    }
+
     /// End the transaction without delivering: the next-hop connection,
     /// reset, if it can carry another one.
     async fn abandon(mut self) -> Option<NextHop> {
@@ -352,16 +362,19 @@ impl Session {
         self.keep_hop(hop);
     }
 
-    /// Open the next-hop transaction with MAIL FROM (and this transaction's
-    /// XFORWARD lines): on the idle connection when it is in step and still
-    /// goes to the configured next hop, else on a new one. The outer error
-    /// means no connection could be made; the inner result is MAIL FROM's.
+    /// Open the next-hop transaction with XFORWARD, MAIL FROM and the first
+    /// RCPT TO (`to`, `params`): on the idle connection when it is in step and
+    /// still goes to the configured next hop, else on a new one. The outer
+    /// error means no connection could be made; the inner result holds the
+    /// replies to MAIL FROM and RCPT TO.
     async fn next_hop(
         &mut self,
-        settings: &Settings,
-        from: &str,
+        txn: &Transaction,
+        to: &str,
         params: &[String],
-    ) -> Result<(NextHop, Result<Reply, RelayError>), RelayError> {
+    ) -> Result<(NextHop, Result<(Reply, Reply), RelayError>), RelayError> {
+        let settings = &txn.settings;
+        let (from, mail_params) = (&txn.mail_from, &txn.mail_params);
         let xf = self.xforward.clone();
         if let Some(mut hop) = self.idle_hop.take()
             && hop.addr() == settings.next_hop
@@ -371,8 +384,8 @@ impl Session {
             // A kept connection the next hop has closed since (its idle
             // timeout, a reload) shows here, as an error or a 421: then the
             // transaction starts again on a new connection.
-            match hop.mail_from(from, params).await {
-                Ok(r) if r.code != 421 => return Ok((hop, Ok(r))),
+            match hop.mail_from_rcpt_to(from, mail_params, to, params).await {
+                Ok((mail, rcpt)) if mail.code != 421 => return Ok((hop, Ok((mail, rcpt)))),
                 _ => debug!("idle next-hop connection failed; reconnecting"),
             }
         }
@@ -383,70 +396,89 @@ impl Session {
             |supported| xf.commands(supported),
         )
         .await?;
-        let mail = hop.mail_from(from, params).await;
-        Ok((hop, mail))
+        let replies = hop.mail_from_rcpt_to(from, mail_params, to, params).await;
+        Ok((hop, replies))
     }
 
-    /// MAIL FROM: open the next-hop transaction now, so its refusals reach
-    /// Postfix at the right stage.
+    /// MAIL FROM: answered here; it goes to the next hop with the first RCPT
+    /// TO, in one round trip (see [`Session::rcpt`]).
     async fn mail(&mut self, from: String, size: usize, params: Vec<String>) {
         let settings = self.settings();
         if size > settings.max_message_bytes {
             self.reply("552 5.3.4 Message size exceeds fixed limit\r\n");
             return;
         }
-        let (mut hop, mail) = match self.next_hop(&settings, &from, &params).await {
-            Ok(opened) => opened,
-            Err(e) => {
-                warn!(error = %e, "next hop unavailable");
-                self.reply("451 4.4.1 Next hop unavailable, try again later\r\n");
-                return;
-            }
-        };
-        match mail {
-            Ok(r) if r.is_positive() => {
-                self.reply("250 2.1.0 Ok\r\n");
-                self.txn = Some(Transaction {
-                    mail_from: from,
-                    mail_params: params,
-                    rcpts: Vec::new(),
-                    hop: Some(hop),
-                    settings,
-                });
-            }
-            Ok(r) => {
-                self.reply(&r.to_smtp());
-                if hop.reset().await {
-                    self.idle_hop = Some(hop);
-                }
-            }
-            Err(e) => {
-                warn!(error = %e, "next hop failed at MAIL");
-                self.reply("451 4.4.2 Next hop failed, try again later\r\n");
-            }
-        }
+        self.txn = Some(Transaction {
+            mail_from: from,
+            mail_params: params,
+            rcpts: Vec::new(),
+            hop: None,
+            refusal: None,
+            settings,
+        });
+        self.reply("250 2.1.0 Ok\r\n");
     }
 
+    /// RCPT TO: answered with the next hop's reply, so a recipient it refuses
+    /// is refused alone. The first one opens the next-hop transaction; when
+    /// the next hop refuses MAIL FROM (or cannot be reached), this and every
+    /// further RCPT TO gets that reply, which leaves Postfix where a refused
+    /// MAIL FROM would have.
     async fn rcpt(&mut self, to: String, params: Vec<String>) {
-        let Some(txn) = self.txn.as_mut() else { return };
-        if txn.rcpts.len() >= MAX_RECIPIENTS {
-            self.reply("452 4.5.3 Error: too many recipients\r\n");
-            return;
-        }
-        let Some(hop) = txn.hop.as_mut() else {
-            self.reply("451 4.4.2 Next hop failed, try again later\r\n");
+        let Some(mut txn) = self.txn.take() else {
             return;
         };
-        match hop.rcpt_to(&to, &params).await {
+        let reply = self.rcpt_at_next_hop(&mut txn, to, &params).await;
+        self.txn = Some(txn);
+        self.reply(&reply);
+    }
+
+    async fn rcpt_at_next_hop(
+        &mut self,
+        txn: &mut Transaction,
+        to: String,
+        params: &[String],
+    ) -> String {
+        if txn.rcpts.len() >= MAX_RECIPIENTS {
+            return "452 4.5.3 Error: too many recipients\r\n".into();
+        }
+        if let Some(refusal) = &txn.refusal {
+            return refusal.clone();
+        }
+        let rcpt = match txn.hop.as_mut() {
+            Some(hop) => hop.rcpt_to(&to, params).await,
+            None => match self.next_hop(txn, &to, params).await {
+                Ok((hop, Ok((mail, rcpt)))) if mail.is_positive() => {
+                    txn.hop = Some(hop);
+                    Ok(rcpt)
+                }
+                Ok((mut hop, Ok((mail, _)))) => {
+                    if hop.reset().await {
+                        self.idle_hop = Some(hop);
+                    }
+                    return txn.refuse(mail.to_smtp());
+                }
+                Ok((_, Err(e))) => {
+                    warn!(error = %e, "next hop failed at MAIL");
+                    return txn.refuse("451 4.4.2 Next hop failed, try again later\r\n".into());
+                }
+                Err(e) => {
+                    warn!(error = %e, "next hop unavailable");
+                    return txn
+                        .refuse("451 4.4.1 Next hop unavailable, try again later\r\n".into());
+                }
+            },
+        };
+        match rcpt {
             Ok(r) if r.is_positive() => {
                 txn.rcpts.push(to);
-                self.reply("250 2.1.5 Ok\r\n");
+                "250 2.1.5 Ok\r\n".into()
             }
-            Ok(r) => self.reply(&r.to_smtp()),
+            Ok(r) => r.to_smtp(),
             Err(e) => {
                 warn!(error = %e, "next hop failed at RCPT");
                 txn.hop = None;
-                self.reply("451 4.4.2 Next hop failed, try again later\r\n");
+                txn.refuse("451 4.4.2 Next hop failed, try again later\r\n".into())
             }
         }
     }
@@ -532,9 +564,7 @@ impl Session {
             };
         }
         let raw = Arc::new(raw);
-        let scanner = settings.scanner.clone();
-        let (env2, raw2) = (envelope.clone(), raw.clone());
-        let report = tokio::task::spawn_blocking(move || scanner.scan(&env2, &raw2)).await;
+        let report = settings.scanner.scan_async(&envelope, &raw).await;
         let mut report: ScanReport = match report {
             Ok(r) => r,
             Err(e) => {

@@ -5,25 +5,28 @@
 //! amavisd-new, speaking SMTP to Postfix, can only give one reply to DATA; when
 //! the next hop refuses some recipients it accepts the message and sends its
 //! own non-delivery notification for them. hallmonitor instead proxies the
-//! envelope the way Postfix's own `smtpd_proxy_filter` does: the session opens
-//! the next-hop transaction at MAIL FROM and forwards each RCPT TO *before*
-//! answering Postfix's RCPT, passing the next hop's reply back. A recipient the
-//! next hop refuses (4xx or 5xx) is thereby refused to Postfix for that
-//! recipient only, and Postfix defers or bounces exactly that recipient. The
-//! body is sent only after the scan, and only if the verdict is pass or tag;
-//! otherwise the next-hop transaction is abandoned (RSET/QUIT) and nothing is
-//! delivered. The one reply to DATA is then the next hop's reply to DATA,
-//! which covers every recipient it accepted.
+//! envelope the way Postfix's own `smtpd_proxy_filter` does: the session
+//! forwards each RCPT TO *before* answering Postfix's RCPT, passing the next
+//! hop's reply back. A recipient the next hop refuses (4xx or 5xx) is thereby
+//! refused to Postfix for that recipient only, and Postfix defers or bounces
+//! exactly that recipient. MAIL FROM is answered at once and goes to the next
+//! hop with the first RCPT TO; a MAIL FROM the next hop refuses is refused,
+//! with its reply, on every RCPT TO, which Postfix treats as it would the
+//! refused MAIL FROM (every recipient deferred or bounced). The body is sent
+//! only after the scan, and only if the verdict is pass or tag; otherwise the
+//! next-hop transaction is abandoned (RSET/QUIT) and nothing is delivered.
+//! The one reply to DATA is then the next hop's reply to the message, which
+//! covers every recipient it accepted.
 //!
 //! # Round trips
 //!
 //! Every request/reply round trip wakes a thread here and a process at the
 //! next hop, and on a busy server those wake-ups cost more than the bytes. So
 //! when the next hop offers PIPELINING (RFC 2920) the XFORWARD lines go out in
-//! one write with MAIL FROM, and when it offers CHUNKING (RFC 3030) the
-//! message goes as one `BDAT <n> LAST` with its bytes in the same write
-//! instead of DATA, wait for 354, content. Replies are read through our own
-//! buffer, since pipelined replies can arrive in one segment.
+//! one write with MAIL FROM and the first RCPT TO, and when it offers
+//! CHUNKING (RFC 3030) the message goes as one `BDAT <n> LAST` with its bytes
+//! in the same write instead of DATA, wait for 354, content. Replies are read
+//! through our own buffer, since pipelined replies can arrive in one segment.
 //!
 //! We write the DATA content ourselves rather than with a library's data
 //! call: those append CRLF before the final dot, which would add a blank line
@@ -253,16 +256,50 @@ impl NextHop {
     /// pipelines). A refused XFORWARD is only logged: the message is still
     /// delivered, with less precise logging at the next hop.
     pub async fn mail_from(&mut self, addr: &str, params: &[String]) -> Result<Reply, RelayError> {
+        self.open(addr, params, None).await.map(|(mail, _)| mail)
+    }
+
+    /// [`NextHop::mail_from`] with the first `RCPT TO` (address and
+    /// parameters) in the same write. When MAIL FROM is refused the RCPT
+    /// reply means nothing (it can only be "need MAIL"), but the connection
+    /// stays in step.
+    pub async fn mail_from_rcpt_to(
+        &mut self,
+        from: &str,
+        mail_params: &[String],
+        to: &str,
+        rcpt_params: &[String],
+    ) -> Result<(Reply, Reply), RelayError> {
+        let (mail, rcpt) = self
+            .open(from, mail_params, Some((to, rcpt_params)))
+            .await?;
+        let rcpt = rcpt.ok_or(RelayError::Closed { addr: self.addr })?;
+        Ok((mail, rcpt))
+    }
+
+    async fn open(
+        &mut self,
+        from: &str,
+        mail_params: &[String],
+        rcpt: Option<(&str, &[String])>,
+    ) -> Result<(Reply, Option<Reply>), RelayError> {
         let mut lines = std::mem::take(&mut self.xforward);
-        lines.push(format!("MAIL FROM:<{addr}>{}\r\n", self.params(params)));
+        lines.push(format!(
+            "MAIL FROM:<{from}>{}\r\n",
+            self.params(mail_params)
+        ));
+        if let Some((to, params)) = rcpt {
+            lines.push(format!("RCPT TO:<{to}>{}\r\n", self.params(params)));
+        }
         let mut replies = self.exchange(&lines).await?;
+        let rcpt = rcpt.and_then(|_| replies.pop());
         let mail = replies
             .pop()
             .ok_or(RelayError::Closed { addr: self.addr })?;
         for r in replies.iter().filter(|r| r.code != 250) {
             tracing::warn!(code = r.code, "next hop refused XFORWARD");
         }
-        Ok(mail)
+        Ok((mail, rcpt))
     }
 
     /// `RCPT TO:<addr>` with the parameters the next hop supports.
