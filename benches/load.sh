@@ -198,6 +198,7 @@ scan_destination_concurrency_limit = $procs
 scan_initial_destination_concurrency = $procs"
             extra_master="scan unix - - n - $procs smtp
   -o smtp_send_xforward_command=yes
+  -o smtp_connection_cache_destinations=[127.0.0.1]:$filter
   -o disable_mime_output_conversion=yes
   -o smtp_generic_maps=
 127.0.0.1:$reinject inet n - n - 20 smtpd

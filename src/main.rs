@@ -235,6 +235,7 @@ fn build_settings(
 fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> Result<ExitCode> {
     let config = serve_config(config_path.as_ref(), &args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.relay.session_threads())
         .enable_all()
         .build()
         .context("starting the async runtime")?;

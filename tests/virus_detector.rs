@@ -278,6 +278,99 @@ fn large_message_parts_are_scanned_in_parallel_with_the_same_verdicts() {
     assert_eq!(found[0].location, "attachment:eicar.com");
 }
 
+fn message_of(parts: Vec<Part>) -> ScannedMessage {
+    ScannedMessage {
+        parts,
+        ..ScannedMessage::default()
+    }
+}
+
+/// Consecutive messages continue one clamd session: once the first message
+/// has been scanned, the second one needs no new connection. Here new
+/// connections are made impossible (clamd's socket file is moved away) and
+/// the second message, with EICAR in it, is still scanned and caught.
+#[test]
+fn consecutive_messages_continue_one_clamd_session() {
+    let rt = runtime();
+    let own = common::Clamd::start(common::ClamdOptions::default());
+    let socket = std::path::PathBuf::from(own.address());
+    let virus = Virus::with_address(
+        ClamdAddress::Socket(socket.clone()),
+        Duration::from_secs(10),
+        rt.handle().clone(),
+    );
+    let first = message_of(vec![
+        part("body:text", b"hello", 0),
+        part("attachment:notes.txt", b"nothing here", 0),
+    ]);
+    let found = rt.block_on(virus.scan_message(&first)).expect("scanned");
+    assert!(found.is_empty(), "{found:?}");
+
+    let moved = socket.with_extension("moved");
+    std::fs::rename(&socket, &moved).expect("moving clamd's socket away");
+    let second = message_of(vec![
+        part("body:text", b"second message", 0),
+        part("attachment:eicar.com", EICAR, 0),
+    ]);
+    let found = rt.block_on(virus.scan_message(&second));
+    std::fs::rename(&moved, &socket).expect("putting clamd's socket back");
+    let found = found.expect("scanned over the kept session");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].location, "attachment:eicar.com");
+    assert_eq!(found[0].category, Category::Virus);
+
+    // A detector of its own has no session yet, so it must connect: with the
+    // socket gone that fails, which shows the one above did not.
+    std::fs::rename(&socket, &moved).expect("moving clamd's socket away");
+    let fresh = Virus::with_address(
+        ClamdAddress::Socket(socket.clone()),
+        Duration::from_secs(10),
+        rt.handle().clone(),
+    );
+    let err = rt.block_on(fresh.scan_message(&second));
+    std::fs::rename(&moved, &socket).expect("putting clamd's socket back");
+    assert!(matches!(err, Err(DetectError::Clamd(_))), "{err:?}");
+}
+
+/// A kept session can die under us: clamd restarted (a signature update
+/// with a reload, a package upgrade) or ended it. The next message must not
+/// fail on the dead session (that would tempfail mail for nothing): it is
+/// scanned on a new connection, with the right verdicts. The detector's
+/// address here is a symlink that is moved from the first clamd's socket to
+/// a second clamd's while the session to the first is kept.
+#[test]
+fn a_session_to_a_clamd_that_has_gone_is_replaced_without_failing_the_message() {
+    let rt = runtime();
+    let link_dir = tempfile::tempdir().unwrap();
+    let link = link_dir.path().join("clamd.sock");
+    let first = common::Clamd::start(common::ClamdOptions::default());
+    std::os::unix::fs::symlink(first.address(), &link).unwrap();
+    let virus = Virus::with_address(
+        ClamdAddress::Socket(link.clone()),
+        Duration::from_secs(10),
+        rt.handle().clone(),
+    );
+    let clean = message_of(vec![part("body:text", b"hello", 0)]);
+    let found = rt.block_on(virus.scan_message(&clean)).expect("scanned");
+    assert!(found.is_empty(), "{found:?}");
+
+    drop(first);
+    let second = common::Clamd::start(common::ClamdOptions::default());
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(second.address(), &link).unwrap();
+    let infected = message_of(vec![
+        part("body:text", b"hello again", 0),
+        part("attachment:eicar.com", EICAR, 0),
+    ]);
+    for round in 0..2 {
+        let found = rt
+            .block_on(virus.scan_message(&infected))
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(found.len(), 1, "round {round}: {found:?}");
+        assert_eq!(found[0].location, "attachment:eicar.com");
+    }
+}
+
 #[test]
 fn works_inside_spawn_blocking() {
     // How an async front-end (SMTP server, milter) calls the scanner.

@@ -45,7 +45,7 @@ use crate::config::Config;
 use crate::finding::{Category, Finding, Severity};
 use crate::message::{Part, ScannedMessage};
 use clamav_client::tokio::{Socket, Tcp, TransportProtocol};
-use session::{Session, SessionError};
+use session::{Session, SessionError, SessionPool};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -262,6 +262,8 @@ pub struct Virus {
     handle: Handle,
     address: ClamdAddress,
     timeout: Duration,
+    /// clamd sessions kept open between messages.
+    pool: SessionPool,
 }
 
 impl Virus {
@@ -283,6 +285,7 @@ impl Virus {
             handle,
             address,
             timeout,
+            pool: SessionPool::default(),
         }
     }
 
@@ -436,7 +439,7 @@ impl Virus {
             None
         } else {
             let data: Vec<&[u8]> = parts.iter().map(|(_, d)| d.as_ref()).collect();
-            Some(Session::start(&self.address, self.timeout, &data).await)
+            Some(Session::start(Some(&self.pool), &self.address, self.timeout, &data).await)
         };
         PendingScan { parts, session }
     }
@@ -449,7 +452,17 @@ impl Virus {
     ) -> Result<Vec<(String, Reply)>, DetectError> {
         let data: Vec<&[u8]> = parts.iter().map(|(_, d)| d.as_ref()).collect();
         let first = parts.first().map(|(l, _)| l.as_str()).unwrap_or("message");
-        let session = session.finish(&data).await.map_err(|e| {
+        let pool = Some(&self.pool);
+        let session = match session.finish(pool, &data).await {
+            Err(SessionError::Stale) => {
+                // clamd had closed the pooled session: once more on a new one.
+                tracing::debug!("pooled clamd session was closed; reconnecting");
+                let fresh = Session::start(None, &self.address, self.timeout, &data).await;
+                fresh.finish(pool, &data).await
+            }
+            other => other,
+        };
+        let session = session.map_err(|e| {
             DetectError::Clamd(match e {
                 SessionError::Timeout => format!(
                     "{first}: no answer from {} within {} s",
@@ -457,6 +470,7 @@ impl Virus {
                     self.timeout.as_secs()
                 ),
                 SessionError::Io(e) => format!("{first}: {}: {e}", self.address),
+                SessionError::Stale => format!("{first}: {} closed the session", self.address),
             })
         })?;
         let mut replies = Vec::with_capacity(parts.len());

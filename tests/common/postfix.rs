@@ -23,7 +23,13 @@ impl Postfix {
     /// Start Postfix with `content_filter = scan:[127.0.0.1]:filter`, the
     /// re-injection smtpd on `reinject` and `relayhost = [127.0.0.1]:sink`.
     pub fn start(filter: SocketAddr, reinject: SocketAddr, sink: SocketAddr) -> Postfix {
-        let filter_cf = format!("content_filter = scan:[127.0.0.1]:{}\n", filter.port());
+        // As the README recommends: Postfix keeps its connections to the
+        // filter open between messages (RSET, next transaction).
+        let filter_cf = format!(
+            "content_filter = scan:[127.0.0.1]:{port}\n\
+             smtp_connection_cache_destinations = [127.0.0.1]:{port}\n",
+            port = filter.port()
+        );
         Self::launch(&filter_cf, reinject, sink, |_| {})
     }
 

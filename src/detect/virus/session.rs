@@ -1,23 +1,30 @@
-//! One clamd connection per message: every part of it as a `zINSTREAM`
-//! command inside one `zIDSESSION`.
+//! clamd sessions (`zIDSESSION`): every part of a message as a `zINSTREAM`
+//! command, and the session kept open for the next message.
 //!
 //! A connection per part costs a connect, an accept in clamd, a close on both
 //! sides and a thread wake-up each; for everyday mail (a text part, an HTML
 //! part, an attachment) that was most of what the virus scan cost us. In a
 //! session clamd numbers its replies (`1: stream: OK`), in the order of the
 //! commands but sent as each scan finishes, so they may arrive out of order.
+//! The numbers run on for the life of the connection, so a session that has
+//! answered every command it was sent goes back to a [`SessionPool`] and the
+//! next message continues it: no connect, accept or close per message.
 //!
 //! The exchange is split in two so the caller can do useful work while clamd
-//! scans: [`Session::start`] connects and sends the first batch of parts,
-//! [`Session::finish`] reads the replies (and sends any further batches).
+//! scans: [`Session::start`] takes a pooled session (or connects) and sends
+//! the first batch of parts, [`Session::finish`] reads the replies (and sends
+//! any further batches).
 //!
 //! A part the session leaves unanswered is scanned again on a connection of
 //! its own (the caller does that): clamd ends the session after `INSTREAM size
 //! limit exceeded`, possibly before it has sent the replies of parts it had
 //! finished, and a peer that answers without request numbers is not a clamd we
-//! can attribute replies from.
+//! can attribute replies from. A pooled session that clamd has closed in the
+//! meantime (its `IdleTimeout`, a restart) answers nothing at all: that is
+//! [`SessionError::Stale`], and the caller starts a new one.
 
 use super::{ClamdAddress, MAX_REPLY, Reply, parse_reply};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
@@ -31,6 +38,58 @@ pub(super) const CHUNK_SIZE: usize = 64 * 1024;
 /// replies could otherwise fill the socket while it waits for us to read);
 /// a few dozen short replies always fit in the socket buffer.
 const SESSION_BATCH: usize = 16;
+
+/// Idle sessions kept at most; more are ended (`zEND`). One per message in
+/// flight is enough; clamd serves each on its own file descriptor.
+const POOL_MAX: usize = 64;
+
+/// A pooled session idle for longer is not reused: clamd ends sessions idle
+/// for its `IdleTimeout` (30 s by default), and one it has just closed would
+/// cost a failed round trip before a new connection.
+const REUSE_WITHIN: Duration = Duration::from_secs(10);
+
+/// Open clamd sessions between messages.
+#[derive(Default)]
+pub(super) struct SessionPool {
+    idle: Mutex<Vec<Idle>>,
+}
+
+/// A session waiting for the next message: every command sent on it has been
+/// answered.
+struct Idle {
+    conn: Box<dyn Conn>,
+    /// Commands sent on the connection so far (clamd's last request number).
+    commands: usize,
+    since: Instant,
+}
+
+impl SessionPool {
+    /// The most recently used session that is still fresh; staler ones are
+    /// dropped (clamd may have closed them).
+    fn take(&self) -> Option<Idle> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        idle.retain(|i| now.duration_since(i.since) < REUSE_WITHIN);
+        idle.pop()
+    }
+
+    /// Keep a session for the next message, or give it back when the pool is
+    /// full (the caller ends it).
+    fn put(&self, session: Idle) -> Option<Idle> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() >= POOL_MAX {
+            return Some(session);
+        }
+        idle.push(session);
+        None
+    }
+
+    /// Sessions kept now (tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.idle.lock().map_or(0, |i| i.len())
+    }
+}
 
 /// A connection to clamd, TCP or unix socket.
 trait Conn: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -81,6 +140,8 @@ pub(super) enum SessionError {
     Timeout,
     /// Could not connect, or the connection failed before anything useful.
     Io(std::io::Error),
+    /// A pooled session answered nothing (clamd had closed it): start anew.
+    Stale,
 }
 
 /// A session in progress: the first batch is on its way to clamd.
@@ -89,6 +150,11 @@ pub(super) struct Session {
     /// Set when the connection could not be made (reported by `finish`).
     failed: Option<SessionError>,
     deadline: Instant,
+    /// Commands sent on this connection before this message (reply numbers
+    /// for this message start after it).
+    base: usize,
+    /// Taken from the pool: `zIDSESSION` was sent by an earlier message.
+    reused: bool,
     /// Parts sent so far (a prefix of the caller's list).
     sent: usize,
     /// The last write failed: clamd may have answered and closed.
@@ -96,9 +162,11 @@ pub(super) struct Session {
 }
 
 impl Session {
-    /// Connect and send the first batch of `parts`, within `timeout` (which
+    /// Take a session from `pool` (with `pool` None, or when it has none,
+    /// connect) and send the first batch of `parts`, within `timeout` (which
     /// also bounds [`Session::finish`]).
     pub(super) async fn start(
+        pool: Option<&SessionPool>,
         address: &ClamdAddress,
         timeout: Duration,
         parts: &[&[u8]],
@@ -108,9 +176,18 @@ impl Session {
             conn: None,
             failed: None,
             deadline,
+            base: 0,
+            reused: false,
             sent: 0,
             write_failed: false,
         };
+        if let Some(idle) = pool.and_then(SessionPool::take) {
+            session.conn = Some(idle.conn);
+            session.base = idle.commands;
+            session.reused = true;
+            session.send_batch(parts).await;
+            return session;
+        }
         match tokio::time::timeout_at(deadline, connect(address)).await {
             Err(_) => session.failed = Some(SessionError::Timeout),
             Ok(Err(e)) => session.failed = Some(SessionError::Io(e)),
@@ -129,7 +206,7 @@ impl Session {
         };
         let batch = &parts[self.sent..(self.sent + SESSION_BATCH).min(parts.len())];
         let mut framed = Vec::with_capacity(batch.iter().map(|d| d.len() + 24).sum::<usize>() + 16);
-        if self.sent == 0 {
+        if self.sent == 0 && !self.reused {
             framed.extend_from_slice(b"zIDSESSION\0");
         }
         for data in batch {
@@ -149,9 +226,12 @@ impl Session {
 
     /// Read the replies to every part (sending later batches as the earlier
     /// ones are answered). One entry per part: `None` for a part the session
-    /// left unanswered, which the caller scans on its own connection.
+    /// left unanswered, which the caller scans on its own connection. A
+    /// session that answered everything goes back to `pool` (else it is
+    /// ended).
     pub(super) async fn finish(
         mut self,
+        pool: Option<&SessionPool>,
         parts: &[&[u8]],
     ) -> Result<Vec<Option<Reply>>, SessionError> {
         if let Some(e) = self.failed.take() {
@@ -159,6 +239,14 @@ impl Session {
         }
         let mut replies: Vec<Option<Reply>> = vec![None; parts.len()];
         let unattributable = || Ok(vec![None; parts.len()]);
+        // Nothing at all from a pooled session: clamd had closed it.
+        let stale = |answered: usize, reused: bool| {
+            if reused && answered == 0 {
+                Err(SessionError::Stale)
+            } else {
+                Ok(())
+            }
+        };
         let mut answered = 0usize;
         let mut pending = Vec::new();
         let mut buf = [0u8; 512];
@@ -171,7 +259,10 @@ impl Session {
                     Err(_) => return Err(SessionError::Timeout),
                     // Closed or reset (clamd closes after a size-limit error,
                     // with our data unread): use what arrived.
-                    Ok(Ok(0)) | Ok(Err(_)) => return Ok(replies),
+                    Ok(Ok(0)) | Ok(Err(_)) => {
+                        stale(answered, self.reused)?;
+                        return Ok(replies);
+                    }
                     Ok(Ok(n)) => n,
                 };
                 pending.extend_from_slice(&buf[..n]);
@@ -181,8 +272,9 @@ impl Session {
                         // Not a session reply: nothing can be attributed.
                         return unattributable();
                     };
-                    match replies.get_mut(id.wrapping_sub(1)) {
-                        Some(slot @ None) if id <= self.sent => {
+                    let index = id.checked_sub(self.base + 1);
+                    match index.and_then(|k| replies.get_mut(k)) {
+                        Some(slot @ None) if id <= self.base + self.sent => {
                             *slot = Some(reply);
                             answered += 1;
                         }
@@ -197,8 +289,24 @@ impl Session {
                 return Ok(replies);
             }
             if self.sent == parts.len() {
-                // Polite end of session; clamd would close it after IdleTimeout anyway.
-                let _ = tokio::time::timeout_at(self.deadline, conn.write_all(b"zEND\0")).await;
+                if !pending.is_empty() {
+                    // More than we asked for: not a session to continue.
+                    return Ok(replies);
+                }
+                let idle = Idle {
+                    conn: self.conn.take().ok_or(SessionError::Stale)?,
+                    commands: self.base + self.sent,
+                    since: Instant::now(),
+                };
+                let left = match pool {
+                    Some(pool) => pool.put(idle),
+                    None => Some(idle),
+                };
+                if let Some(mut idle) = left {
+                    // Polite end of session; clamd would close it after IdleTimeout anyway.
+                    let end = idle.conn.write_all(b"zEND\0");
+                    let _ = tokio::time::timeout_at(self.deadline, end).await;
+                }
                 return Ok(replies);
             }
             self.send_batch(parts).await;
