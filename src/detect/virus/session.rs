@@ -318,6 +318,41 @@ impl Session {
 mod tests {
     use super::*;
 
+    fn idle(idle_for: Duration, commands: usize) -> Idle {
+        let (ours, _theirs) = tokio::io::duplex(64);
+        Idle {
+            conn: Box::new(ours),
+            commands,
+            since: Instant::now()
+                .checked_sub(idle_for)
+                .unwrap_or_else(Instant::now),
+        }
+    }
+
+    #[tokio::test]
+    async fn pool_hands_out_the_freshest_session_and_drops_stale_ones() {
+        let pool = SessionPool::default();
+        assert!(pool.put(idle(REUSE_WITHIN * 2, 1)).is_none());
+        assert!(pool.put(idle(Duration::ZERO, 7)).is_none());
+        assert_eq!(pool.len(), 2);
+        let taken = pool.take().expect("a fresh session");
+        assert_eq!(taken.commands, 7);
+        // The stale one is not handed out, and is gone.
+        assert!(pool.take().is_none());
+        assert_eq!(pool.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn pool_keeps_at_most_its_limit() {
+        let pool = SessionPool::default();
+        for i in 0..POOL_MAX {
+            assert!(pool.put(idle(Duration::ZERO, i)).is_none());
+        }
+        let refused = pool.put(idle(Duration::ZERO, 99));
+        assert_eq!(refused.map(|i| i.commands), Some(99));
+        assert_eq!(pool.len(), POOL_MAX);
+    }
+
     #[test]
     fn session_replies_carry_their_request_number() {
         assert_eq!(numbered_reply(b"1: stream: OK\0"), Some((1, Reply::Clean)));
