@@ -301,4 +301,17 @@ fn main() {
         &msg,
         seconds,
     );
+    // BENCH_MESSAGE=FILE adds a message of your own (e.g. the load
+    // benchmark's, from benches/load/make-messages.py).
+    if let Some(path) = std::env::var_os("BENCH_MESSAGE") {
+        match std::fs::read(&path) {
+            Ok(raw) => {
+                let name = std::path::Path::new(&path)
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                measure(&name, &scanner, &envelope, &raw, seconds);
+            }
+            Err(e) => eprintln!("BENCH_MESSAGE {}: {e}", path.to_string_lossy()),
+        }
+    }
 }

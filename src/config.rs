@@ -246,6 +246,21 @@ pub struct Milter {
     pub quarantine_reply: QuarantineReply,
     /// Seconds allowed for scanning one message before answering tempfail.
     pub message_timeout_secs: u64,
+    /// Permissions of a `unix:` socket, in octal. Postfix's smtpd runs as
+    /// `postfix` and needs to write to it: with the default `0660`, add
+    /// `postfix` to hallmonitor's group.
+    pub socket_mode: String,
+}
+
+impl Milter {
+    /// `socket_mode` as permission bits (validated when the config is read).
+    pub fn socket_mode_bits(&self) -> Option<u32> {
+        let digits = self.socket_mode.trim();
+        if digits.is_empty() || digits.len() > 4 {
+            return None;
+        }
+        u32::from_str_radix(digits, 8).ok().filter(|m| *m <= 0o777)
+    }
 }
 
 /// How the milter answers for a message it quarantined.
@@ -262,6 +277,7 @@ impl Default for Milter {
             listen: String::new(),
             quarantine_reply: QuarantineReply::Discard,
             message_timeout_secs: 120,
+            socket_mode: "0660".into(),
         }
     }
 }
@@ -495,6 +511,15 @@ impl Config {
                 format!(
                     "`{}` is not host:port, inet:host:port or unix:/path",
                     self.milter.listen
+                ),
+            ));
+        }
+        if self.milter.socket_mode_bits().is_none() {
+            return Err(invalid(
+                "milter.socket_mode",
+                format!(
+                    "`{}` is not octal permissions such as \"0660\"",
+                    self.milter.socket_mode
                 ),
             ));
         }
@@ -794,6 +819,22 @@ mod tests {
         let text = "[relay]\nlisten = \"127.0.0.1:10025\"\nnext_hop = \"localhost\"\n";
         let err = Config::parse(text, "h.toml").unwrap_err().to_string();
         assert!(err.starts_with("h.toml:3: key `relay.next_hop`"), "{err}");
+    }
+
+    #[test]
+    fn milter_socket_mode_is_octal_permissions() {
+        assert_eq!(Config::default().milter.socket_mode_bits(), Some(0o660));
+        let c = Config::parse("[milter]\nsocket_mode = \"666\"\n", "h.toml").unwrap();
+        assert_eq!(c.milter.socket_mode_bits(), Some(0o666));
+        for bad in ["0668", "rw-rw----", "", "17777"] {
+            let text =
+                format!("[milter]\nlisten = \"unix:/run/m.sock\"\nsocket_mode = \"{bad}\"\n");
+            let err = Config::parse(&text, "h.toml").unwrap_err().to_string();
+            assert!(
+                err.starts_with("h.toml:3: key `milter.socket_mode`"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

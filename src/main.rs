@@ -266,8 +266,11 @@ fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> Result<ExitCode> {
                 let addr = hallmonitor::config::MilterAddress::parse(m)
                     .with_context(|| format!("milter address `{m}`"))?;
                 Some(
-                    hallmonitor::inbound::milter::Listener::bind(&addr)
-                        .await
+                    hallmonitor::inbound::milter::Listener::bind(
+                        &addr,
+                        config.milter.socket_mode_bits().unwrap_or(0o660),
+                    )
+                    .await
                         .with_context(|| format!("listening for milter connections on {m}"))?,
                 )
             }

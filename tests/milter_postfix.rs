@@ -24,10 +24,34 @@ const OFFICE: &str = "office@oakfield.sch.uk";
 const TEACHER: &str = "d.price@oakfield.sch.uk";
 const TEACHER_PASSWORD: &str = "correct horse battery";
 
+/// Where the milter listens.
+#[derive(Clone)]
+enum MilterSocket {
+    Inet(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl MilterSocket {
+    /// As `--milter` and Postfix's `smtpd_milters` take it.
+    fn spec(&self) -> String {
+        match self {
+            MilterSocket::Inet(a) => format!("inet:{a}"),
+            MilterSocket::Unix(p) => format!("unix:{}", p.display()),
+        }
+    }
+
+    fn answers(&self) -> bool {
+        match self {
+            MilterSocket::Inet(a) => TcpStream::connect(a).is_ok(),
+            MilterSocket::Unix(p) => std::os::unix::net::UnixStream::connect(p).is_ok(),
+        }
+    }
+}
+
 /// `hallmonitor serve` with the milter on; SIGTERM on drop.
 struct Hallmonitor {
     dir: tempfile::TempDir,
-    milter: SocketAddr,
+    milter: MilterSocket,
     child: Child,
 }
 
@@ -35,6 +59,16 @@ impl Hallmonitor {
     /// `milter` and `limits` are extra lines for those config sections.
     fn start(clamd: &str, milter: &[&str], limits: &[&str]) -> Hallmonitor {
         let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, MilterSocket::Inet(free_addr()), clamd, milter, limits)
+    }
+
+    fn start_in(
+        dir: tempfile::TempDir,
+        socket: MilterSocket,
+        clamd: &str,
+        milter: &[&str],
+        limits: &[&str],
+    ) -> Hallmonitor {
         let base = std::fs::read_to_string(common::test_config()).unwrap();
         let config = format!(
             "[state]\ndir = \"state\"\n\n[admin]\nlisten = \"{}\"\n\n[milter]\n{}\n\n[limits]\n{}\n\n{base}",
@@ -44,10 +78,10 @@ impl Hallmonitor {
         );
         let path = dir.path().join("hallmonitor.toml");
         std::fs::write(&path, config).unwrap();
-        Self::spawn(dir, free_addr(), clamd)
+        Self::spawn(dir, socket, clamd)
     }
 
-    fn spawn(dir: tempfile::TempDir, milter: SocketAddr, clamd: &str) -> Hallmonitor {
+    fn spawn(dir: tempfile::TempDir, milter: MilterSocket, clamd: &str) -> Hallmonitor {
         let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
         let mut child = Command::new(common::HALLMONITOR)
             .arg("--config")
@@ -58,7 +92,7 @@ impl Hallmonitor {
             .arg("--next-hop")
             .arg(free_addr().to_string())
             .arg("--milter")
-            .arg(format!("inet:{milter}"))
+            .arg(milter.spec())
             .env("HALLMONITOR_CLAMD", clamd)
             .env("HALLMONITOR_LOG", "info")
             .stdout(Stdio::piped())
@@ -74,9 +108,12 @@ impl Hallmonitor {
                 let _ = r.read_to_end(&mut rest);
             });
         }
-        assert!(banner.contains("milter on inet:"), "{banner}");
+        assert!(
+            banner.contains(&format!("milter on {}", milter.spec())),
+            "{banner}"
+        );
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(milter).is_err() {
+        while !milter.answers() {
             assert!(Instant::now() < deadline, "milter did not start: {banner}");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -164,7 +201,8 @@ struct Rig {
 fn rig(clamd: &str, milter: &[&str], limits: &[&str]) -> Rig {
     let sink = Sink::start();
     let hm = Hallmonitor::start(clamd, milter, limits);
-    let postfix = Postfix::start_milter(hm.milter, sink.addr, &[(TEACHER, TEACHER_PASSWORD)]);
+    let postfix =
+        Postfix::start_milter(&hm.milter.spec(), sink.addr, &[(TEACHER, TEACHER_PASSWORD)]);
     Rig { sink, hm, postfix }
 }
 
@@ -230,14 +268,17 @@ fn body_of(raw: &[u8]) -> &[u8] {
 /// Send a clean marker message and wait until it is at the sink: anything
 /// submitted before it that was going to be delivered has had its chance.
 fn deliver_marker(r: &Rig, tag: &str) {
+    deliver_marker_to(&r.postfix, &r.sink, tag);
+}
+
+fn deliver_marker_to(postfix: &Postfix, sink: &Sink, tag: &str) {
     let raw = format!(
         "From: Helen Okafor <{PARENT}>\r\nTo: {OFFICE}\r\nSubject: marker {tag}\r\nMessage-ID: <{tag}@example.com>\r\n\r\nJust checking.\r\n"
     );
-    let reply = submit(&r.postfix, None, PARENT, OFFICE, raw.as_bytes());
+    let reply = submit(postfix, None, PARENT, OFFICE, raw.as_bytes());
     assert!(reply.starts_with("250"), "{reply}");
-    r.postfix.wait_for(30, "the marker at the sink", || {
-        r.sink
-            .messages()
+    postfix.wait_for(30, "the marker at the sink", || {
+        sink.messages()
             .iter()
             .any(|m| m.text().contains(&format!("Subject: marker {tag}")))
     });
@@ -379,7 +420,7 @@ fn hallmonitor_stopped_means_4xx_and_nothing_is_lost() {
 
     // Back up: the client's retry goes through.
     let dir = std::mem::replace(&mut r.hm.dir, tempfile::tempdir().unwrap());
-    let milter = r.hm.milter;
+    let milter = r.hm.milter.clone();
     let hm = Hallmonitor::spawn(dir, milter, &common::clamd().address());
     let reply = submit(&r.postfix, None, PARENT, OFFICE, clean.as_bytes());
     assert!(reply.starts_with("250"), "{reply}\n{}", hm.log());
@@ -657,4 +698,49 @@ fn shutdown_finishes_the_message_in_flight_and_then_defers_new_mail() {
     assert!(reply.starts_with('4'), "{reply}");
     assert!(r.sink.messages().is_empty());
     assert!(r.postfix.queue().is_empty());
+}
+
+/// `smtpd_milters = unix:PATH`: the socket gets `milter.socket_mode`, so
+/// Postfix's smtpd (user postfix) can connect, and mail is scanned as over
+/// TCP: clean mail delivered with our headers, EICAR held and never delivered.
+#[test]
+fn milter_over_a_unix_socket_scans_and_holds() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // Postfix's smtpd must be able to reach the socket.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = dir.path().join("milter.sock");
+    let sink = Sink::start();
+    let hm = Hallmonitor::start_in(
+        dir,
+        MilterSocket::Unix(socket.clone()),
+        &common::clamd().address(),
+        &["socket_mode = \"0666\""],
+        &[],
+    );
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666, "socket mode {mode:o}");
+    let postfix = Postfix::start_milter(&hm.milter.spec(), sink.addr, &[]);
+    let main_cf = std::fs::read_to_string(postfix.etc().join("main.cf")).unwrap();
+    assert!(main_cf.contains(&format!("smtpd_milters = unix:{}", socket.display())));
+
+    let clean = read(&common::mail("clean-text.eml"));
+    let clean = String::from_utf8_lossy(&clean).replace("d.price@oakfield.sch.uk", PARENT);
+    let reply = submit(&postfix, None, PARENT, OFFICE, clean.as_bytes());
+    assert!(reply.starts_with("250 2.0.0 Ok"), "{reply}\n{}", hm.log());
+    postfix.wait_for(30, "delivery at the sink", || sink.messages().len() == 1);
+    let text = sink.messages()[0].text();
+    assert!(text.contains("X-Hallmonitor-Verdict: pass\r\n"), "{text}");
+
+    let eicar = read(&common::mail("eicar-zip.eml"));
+    let reply = submit(&postfix, None, PARENT, OFFICE, &eicar);
+    assert!(reply.starts_with("250"), "{reply}\n{}", hm.log());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while hm.held().is_empty() {
+        assert!(Instant::now() < deadline, "not held: {}", hm.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(hm.held()[0].contains("virus/"), "{:?}", hm.held());
+    deliver_marker_to(&postfix, &sink, "unix");
+    assert_eq!(sink.messages().len(), 2, "EICAR must never arrive");
 }

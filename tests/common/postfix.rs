@@ -34,20 +34,20 @@ impl Postfix {
     }
 
     /// Start Postfix with hallmonitor as its milter (`smtpd_milters` and
-    /// `non_smtpd_milters` = `inet:milter`, protocol 6, tempfail when the
+    /// `non_smtpd_milters` = `milter` (`inet:host:port` or `unix:PATH`), protocol 6, tempfail when the
     /// milter is unreachable, the README's macro lists) and no content
     /// filter; `relayhost = [127.0.0.1]:sink`. SMTP AUTH (PLAIN, Cyrus
     /// sasldb) is offered and `users` (login, password) can log in; that
     /// needs `saslpasswd2` (Debian package sasl2-bin).
     #[allow(dead_code)]
-    pub fn start_milter(milter: SocketAddr, sink: SocketAddr, users: &[(&str, &str)]) -> Postfix {
+    pub fn start_milter(milter: &str, sink: SocketAddr, users: &[(&str, &str)]) -> Postfix {
         let users: Vec<(String, String)> = users
             .iter()
             .map(|(u, p)| (u.to_string(), p.to_string()))
             .collect();
         let milter_cf = format!(
-            "smtpd_milters = inet:{milter}
-non_smtpd_milters = inet:{milter}
+            "smtpd_milters = {milter}
+non_smtpd_milters = {milter}
 milter_protocol = 6
 milter_default_action = tempfail
 milter_connect_macros = j {{daemon_name}} {{client_addr}} {{client_name}} v _
@@ -98,7 +98,9 @@ smtpd_tls_auth_only = no
                 assert!(child.wait().unwrap().success(), "saslpasswd2 failed");
             }
             // smtpd reads the sasldb as user postfix, by absolute path.
-            let _ = Command::new("chown").arg("postfix").arg(&db).status();
+            if db.exists() {
+                let _ = Command::new("chown").arg("postfix").arg(&db).status();
+            }
             use std::os::unix::fs::PermissionsExt;
             for p in [d, sasl.as_path()] {
                 std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();

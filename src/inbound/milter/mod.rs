@@ -35,18 +35,21 @@ pub enum Listener {
 }
 
 impl Listener {
-    /// Bind the configured address (a stale unix socket file is replaced).
-    pub async fn bind(addr: &MilterAddress) -> std::io::Result<Listener> {
+    /// Bind the configured address (a stale unix socket file is replaced,
+    /// and a new one gets the permissions `mode`).
+    pub async fn bind(addr: &MilterAddress, mode: u32) -> std::io::Result<Listener> {
         match addr {
             MilterAddress::Tcp(a) => Ok(Listener::Tcp(tokio::net::TcpListener::bind(a).await?)),
             MilterAddress::Unix(p) => {
                 if p.exists() {
                     std::fs::remove_file(p)?;
                 }
-                Ok(Listener::Unix(
-                    tokio::net::UnixListener::bind(p)?,
-                    p.clone(),
-                ))
+                let listener = tokio::net::UnixListener::bind(p)?;
+                // Our umask (systemd's UMask=0077) would leave it 0600, and
+                // Postfix's smtpd (user postfix) could not connect.
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))?;
+                Ok(Listener::Unix(listener, p.clone()))
             }
         }
     }
