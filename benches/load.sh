@@ -2,7 +2,7 @@
 # Load benchmark: hallmonitor behind a real Postfix, measured against Postfix alone.
 #
 #   bash benches/load.sh [--messages N] [--sessions S] [--mem-messages M] [--mem-sessions C]
-#                        [--attachment docx|pdf|none] [--message FILE] [--keep] [--only a,p,b,c,mem]
+#                        [--attachment docx|pdf|none] [--message FILE] [--keep] [--only a,p,t,b,c,mem]
 #                        [--breakdown] [--spool-fs loop|tmp] [--rounds R]
 #
 # In one run, on 127.0.0.1 only, with private Postfix instances (postfix -c DIR start-fg), a
@@ -16,6 +16,9 @@
 #                           -> smtp-sink
 #   (p) Postfix twice:      as (b) with no filter: the scan transport delivers straight into the
 #                           re-injection smtpd; the ceiling of b/a for any after-queue filter
+#   (t) TCP passthrough:    as (b) with examples/tcp_passthrough.rs instead of hallmonitor: joins
+#                           each connection byte for byte to the re-injection smtpd, nothing
+#                           parsed; what any filter costs at the least (its CPU is counted)
 #   mem                     50 concurrent sessions of ~1 MB messages straight into hallmonitor's
 #                           content-filter port (re-injected via Postfix to smtp-sink); peak
 #                           resident memory of hallmonitor and its worker processes together
@@ -56,7 +59,7 @@ MESSAGES=2000
 SESSIONS=20
 MEM_MESSAGES=100
 MEM_SESSIONS=50
-ONLY=a,p,b,c,mem
+ONLY=a,p,t,b,c,mem
 KEEP=0
 BREAKDOWN=0
 MSG_OVERRIDE=""
@@ -96,6 +99,11 @@ done
 if [[ ! -x $BIN ]]; then
     echo "building target/release/hallmonitor" >&2
     (cd "$ROOT" && cargo build --release --bin hallmonitor) >&2
+fi
+PASSTHROUGH=${PASSTHROUGH_BIN:-$ROOT/target/release/examples/tcp_passthrough}
+if [[ ,$ONLY, == *,t,* && ! -x $PASSTHROUGH ]]; then
+    echo "building target/release/examples/tcp_passthrough" >&2
+    (cd "$ROOT" && cargo build --release --example tcp_passthrough) >&2
 fi
 
 # Where the mail queues live. A mail server's spool is on a journaled filesystem; the root
@@ -422,6 +430,20 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
         stop_postfix "$PF_ETC" "$PF_PID"
     fi
 
+    if [[ ,$ONLY, == *,t,* ]]; then
+        echo "(t) Postfix + do-nothing TCP passthrough$ROUND_NOTE" >&2
+        SINK=$(free_port); start_sink "$SINK"
+        FILTER=$(free_port); REINJECT=$(free_port)
+        (exec "$PASSTHROUGH" "127.0.0.1:$FILTER" "127.0.0.1:$REINJECT" >"$WORK/passthrough.log" 2>&1) &
+        PASS_PID=$!
+        DAEMONS+=("$PASS_PID")
+        wait_port "$FILTER" 10 || die "tcp_passthrough did not start: $(tail -3 "$WORK/passthrough.log")"
+        start_postfix pf-t-$ROUND filter "$SINK" "$FILTER" "$REINJECT" 10
+        measure t "$PASS_PID" "$SINK" || true
+        stop_postfix "$PF_ETC" "$PF_PID"
+        stop_pid "$PASS_PID"
+    fi
+
     if [[ ,$ONLY, == *,c,* ]]; then
         echo "(c) Postfix + hallmonitor milter$ROUND_NOTE" >&2
         SINK=$(free_port); start_sink "$SINK"
@@ -481,6 +503,7 @@ label() {
         b) echo "(b) Postfix + hallmonitor filter" ;;
         c) echo "(c) Postfix + hallmonitor milter" ;;
         p) echo "(p) Postfix twice, no filter" ;;
+        t) echo "(t) Postfix + TCP passthrough" ;;
     esac
 }
 # Per round, then the sums over all rounds (the ratios are of the sums).
@@ -496,7 +519,7 @@ while read -r name n secs cpu hcpu kcpu; do
 done <"$RESULTS.sum"
 [[ -z $MILTER_STATUS ]] || printf '%-34s %s\n' "(c) Postfix + hallmonitor milter" "$MILTER_STATUS"
 echo "CPU-s: user+system of every Postfix process plus hallmonitor and its PDF workers (the"
-echo "hallmonitor column is its share);"
+echo "hallmonitor column is its share; for (t), the passthrough's);"
 echo "smtp-source, smtp-sink and clamd are not counted (clamd shown on its own)."
 echo
 
@@ -515,7 +538,8 @@ ratio() { # NAME REQUIRED
 }
 ratio b 0.45
 ratio c 0.65
-[[ -z ${PERCPU[p]:-} ]] || printf 'ratio p/a: %.2f in msgs per CPU-second (Postfix handling every message twice, no filter: the ceiling for b)\n' "$(echo "${PERCPU[p]} / ${PERCPU[a]}" | bc -l)"
+[[ -z ${PERCPU[p]:-} || -z ${PERCPU[a]:-} ]] || printf 'ratio p/a: %.2f in msgs per CPU-second (Postfix handling every message twice, no filter: the ceiling for b)\n' "$(echo "${PERCPU[p]} / ${PERCPU[a]}" | bc -l)"
+[[ -z ${PERCPU[t]:-} || -z ${PERCPU[a]:-} ]] || printf 'ratio t/a: %.2f in msgs per CPU-second (a do-nothing TCP passthrough as the filter: what any filter costs at the least)\n' "$(echo "${PERCPU[t]} / ${PERCPU[a]}" | bc -l)"
 
 if [[ -n $MEM_LINE ]]; then
     read -r ok kib sess samples hwm secs <<<"$MEM_LINE"

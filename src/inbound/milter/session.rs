@@ -15,7 +15,7 @@ use miltr_common::actions::{Action, Continue, Discard, Replycode};
 use miltr_common::commands::{Body, Connect, Header, Helo, Macro, Mail, Recipient};
 use miltr_common::modifications::ModificationResponse;
 use miltr_common::modifications::headers::{AddHeader, ChangeHeader};
-use miltr_common::optneg::{Capability, MacroStage, OptNeg};
+use miltr_common::optneg::{Capability, MacroStage, OptNeg, Protocol};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::{Instrument, debug, info_span};
@@ -123,8 +123,13 @@ impl miltr_server::Milter for Session {
         let mut ours = OptNeg {
             capabilities: Capability::SMFIF_ADDHDRS | Capability::SMFIF_CHGHDRS,
             // Postfix need not wait for a reply to any event before the end
-            // of the message (see `conn`).
-            protocol: super::conn::no_reply_flags(),
+            // of the message (see `conn`), and need not send the events we
+            // have no use for (DATA, end of headers, unknown commands): each
+            // is a write in Postfix and a read here for every message.
+            protocol: super::conn::no_reply_flags()
+                | Protocol::NO_DATA
+                | Protocol::NO_END_OF_HEADER
+                | Protocol::NO_UNKNOWN,
             ..OptNeg::default()
         };
         // A hint only: main.cf's milter_*_macros lists are the guarantee.
