@@ -165,8 +165,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "load.sh: interrupted" >&2; exit 130' INT TERM
 
+# A port nobody listens on now, and not one handed out before in this run: the
+# kernel can give the same ephemeral port to two consecutive probes, and two
+# listeners of one scenario must not collide.
+# (Called as $(free_port), a subshell: the ports handed out are kept in a file.)
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    local port
+    while :; do
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        grep -qx "$port" "$WORK/ports" 2>/dev/null || break
+    done
+    echo "$port" >>"$WORK/ports"
+    echo "$port"
 }
 
 wait_port() { # PORT SECONDS WHAT
@@ -222,10 +232,16 @@ scan_initial_destination_concurrency = $procs"
   -o smtpd_authorized_xforward_hosts=127.0.0.0/8"
             ;;
         milter)
+            # The README's main.cf lines for the milter.
             extra="smtpd_milters = inet:127.0.0.1:$4
 non_smtpd_milters =
 milter_default_action = tempfail
-milter_protocol = 6"
+milter_protocol = 6
+milter_connect_macros = j {daemon_name} {client_addr} {client_name} v _
+milter_helo_macros =
+milter_mail_macros = i {auth_authen} {auth_type} {mail_addr} {mail_host}
+milter_rcpt_macros = i {rcpt_addr} {rcpt_host}
+milter_end_of_data_macros = i"
             ;;
     esac
     cat >"$dir/etc/main.cf" <<EOF
@@ -533,7 +549,7 @@ ratio() { # NAME REQUIRED
     r_rate=$(echo "${RATE[$name]} / ${RATE[a]}" | bc -l)
     r_cpu=$(echo "${PERCPU[$name]} / ${PERCPU[a]}" | bc -l)
     if (($(echo "$r_cpu >= $need" | bc -l))); then verdict=PASS; else verdict=FAIL; STATUS=1; fi
-    printf 'ratio %s/a: %.2f in msgs per CPU-second (required >= %s: %s); %.2f in msgs/s\n' \
+    printf 'ratio %s/a: %.3f in msgs per CPU-second (required >= %s: %s); %.2f in msgs/s\n' \
         "$name" "$r_cpu" "$need" "$verdict" "$r_rate"
 }
 ratio b 0.45
