@@ -554,8 +554,13 @@ ratio() { # NAME REQUIRED
 }
 ratio b 0.45
 ratio c 0.65
-[[ -z ${PERCPU[p]:-} || -z ${PERCPU[a]:-} ]] || printf 'ratio p/a: %.2f in msgs per CPU-second (Postfix handling every message twice, no filter: the ceiling for b)\n' "$(echo "${PERCPU[p]} / ${PERCPU[a]}" | bc -l)"
-[[ -z ${PERCPU[t]:-} || -z ${PERCPU[a]:-} ]] || printf 'ratio t/a: %.2f in msgs per CPU-second (a do-nothing TCP passthrough as the filter: what any filter costs at the least)\n' "$(echo "${PERCPU[t]} / ${PERCPU[a]}" | bc -l)"
+# Ratios without a requirement, when both scenarios ran.
+info_ratio() { # NAME WHAT
+    [[ -n ${PERCPU[$1]:-} && -n ${PERCPU[a]:-} ]] || return 0
+    printf 'ratio %s/a: %.2f in msgs per CPU-second (%s)\n' "$1" "$(echo "${PERCPU[$1]} / ${PERCPU[a]}" | bc -l)" "$2"
+}
+info_ratio p "Postfix handling every message twice, no filter: the ceiling for b"
+info_ratio t "a do-nothing TCP passthrough as the filter: what any filter costs at the least"
 
 if [[ -n $MEM_LINE ]]; then
     read -r ok kib sess samples hwm secs <<<"$MEM_LINE"

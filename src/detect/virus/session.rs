@@ -151,10 +151,9 @@ pub(super) struct Session {
     failed: Option<SessionError>,
     deadline: Instant,
     /// Commands sent on this connection before this message (reply numbers
-    /// for this message start after it).
+    /// for this message start after it). Above 0 only for a session taken
+    /// from the pool, whose `zIDSESSION` an earlier message sent.
     base: usize,
-    /// Taken from the pool: `zIDSESSION` was sent by an earlier message.
-    reused: bool,
     /// Parts sent so far (a prefix of the caller's list).
     sent: usize,
     /// The last write failed: clamd may have answered and closed.
@@ -177,14 +176,12 @@ impl Session {
             failed: None,
             deadline,
             base: 0,
-            reused: false,
             sent: 0,
             write_failed: false,
         };
         if let Some(idle) = pool.and_then(SessionPool::take) {
             session.conn = Some(idle.conn);
             session.base = idle.commands;
-            session.reused = true;
             session.send_batch(parts).await;
             return session;
         }
@@ -206,7 +203,7 @@ impl Session {
         };
         let batch = &parts[self.sent..(self.sent + SESSION_BATCH).min(parts.len())];
         let mut framed = Vec::with_capacity(batch.iter().map(|d| d.len() + 24).sum::<usize>() + 16);
-        if self.sent == 0 && !self.reused {
+        if self.sent == 0 && self.base == 0 {
             framed.extend_from_slice(b"zIDSESSION\0");
         }
         for data in batch {
@@ -239,14 +236,6 @@ impl Session {
         }
         let mut replies: Vec<Option<Reply>> = vec![None; parts.len()];
         let unattributable = || Ok(vec![None; parts.len()]);
-        // Nothing at all from a pooled session: clamd had closed it.
-        let stale = |answered: usize, reused: bool| {
-            if reused && answered == 0 {
-                Err(SessionError::Stale)
-            } else {
-                Ok(())
-            }
-        };
         let mut answered = 0usize;
         let mut pending = Vec::new();
         let mut buf = [0u8; 512];
@@ -259,10 +248,11 @@ impl Session {
                     Err(_) => return Err(SessionError::Timeout),
                     // Closed or reset (clamd closes after a size-limit error,
                     // with our data unread): use what arrived.
-                    Ok(Ok(0)) | Ok(Err(_)) => {
-                        stale(answered, self.reused)?;
-                        return Ok(replies);
+                    Ok(Ok(0)) | Ok(Err(_)) if self.base > 0 && answered == 0 => {
+                        // Nothing at all from a pooled session: clamd had closed it.
+                        return Err(SessionError::Stale);
                     }
+                    Ok(Ok(0)) | Ok(Err(_)) => return Ok(replies),
                     Ok(Ok(n)) => n,
                 };
                 pending.extend_from_slice(&buf[..n]);
