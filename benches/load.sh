@@ -165,15 +165,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "load.sh: interrupted" >&2; exit 130' INT TERM
 
-# A port nobody listens on now, and not one handed out before in this run: the
-# kernel can give the same ephemeral port to two consecutive probes, and two
-# listeners of one scenario must not collide.
+# A port nobody listens on now, and not one handed out before in this run. It
+# comes from below the kernel's ephemeral range (32768-60999): a port from a
+# bind(0) probe can be given again at once to an outgoing connection or another
+# listener, and two listeners of one scenario must not collide.
 # (Called as $(free_port), a subshell: the ports handed out are kept in a file.)
 free_port() {
     local port
     while :; do
-        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-        grep -qx "$port" "$WORK/ports" 2>/dev/null || break
+        port=$((20000 + RANDOM % 12000))
+        grep -qx "$port" "$WORK/ports" 2>/dev/null && continue
+        python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1])))' "$port" 2>/dev/null && break
     done
     echo "$port" >>"$WORK/ports"
     echo "$port"

@@ -47,12 +47,8 @@ fn clamd_socket_missing_is_tempfail_not_pass() {
 
 #[test]
 fn clamd_tcp_port_closed_is_tempfail_not_pass() {
-    // Bind and drop: nothing listens on the port afterwards.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Nothing listens there, and nothing else in this process is given it.
+    let port = common::free_tcp_port();
     let s = scan_with(
         &test_config(),
         &format!("127.0.0.1:{port}"),

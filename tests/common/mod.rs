@@ -141,9 +141,31 @@ fn remove_stale_dirs() {
     }
 }
 
-fn free_tcp_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("binding a free TCP port");
-    l.local_addr().unwrap().port()
+/// A TCP port on 127.0.0.1 that nothing listens on now and that no other
+/// caller in this test process has been given.
+///
+/// The port comes from below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`, 32768-60999 on Debian), never from
+/// `bind(0)`: a port released by a `bind(0)` probe can be handed out again at
+/// once to another test's listener or outgoing connection, and a test would
+/// then talk to someone else's peer (a relay that failed to bind, its client
+/// answered by another test's SMTP sink). Ports below that range are only
+/// ever used when named, and this function names each one once.
+pub fn free_tcp_port() -> u16 {
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    // Different test processes (run one after another, but a previous one's
+    // Postfix may still be closing) start at different places.
+    let start = (std::process::id().wrapping_mul(7919)) % SPAN;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst) as u32;
+        assert!(n < SPAN, "no free TCP port left below the ephemeral range");
+        let port = (LOW + (start + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl Clamd {

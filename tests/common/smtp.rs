@@ -135,22 +135,10 @@ fn sink_session(conn: TcpStream, delivered: &Mutex<Vec<Delivered>>) -> std::io::
     }
 }
 
-/// A free port on 127.0.0.1 (closed again; a tiny race we accept in tests).
-///
-/// The port is released before use, so the kernel could hand it out again;
-/// never return the same port twice in one test process, or two of a test's
-/// peers (a next hop and Postfix's re-injection smtpd, say) could collide.
+/// A free port on 127.0.0.1 for a listener a test starts later: see
+/// [`super::free_tcp_port`] for why it is never a `bind(0)` port.
 pub fn free_addr() -> SocketAddr {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = l.local_addr().expect("addr");
-        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-        if !given.contains(&addr.port()) {
-            given.push(addr.port());
-            return addr;
-        }
-    }
+    SocketAddr::from(([127, 0, 0, 1], super::free_tcp_port()))
 }
 
 /// A running `hallmonitor serve`; killed (SIGTERM) on drop.
@@ -214,6 +202,15 @@ impl Relay {
                 let _ = r.read_to_end(&mut sink);
             });
         }
+        // The banner is printed once every listener is bound. Without it the
+        // relay has exited (its log says why), and whatever answers on `addr`
+        // is not this relay.
+        let log = || std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+        assert!(
+            banner.contains(&format!("listening on {addr},")),
+            "relay did not start on {addr}: {banner}\n{}",
+            log()
+        );
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(addr).is_err() {
             assert!(Instant::now() < deadline, "relay did not start: {banner}");
