@@ -189,6 +189,14 @@ wait_port() { # PORT SECONDS WHAT
     done
 }
 
+wait_milter() { # unix:PATH|inet:127.0.0.1:PORT SECONDS
+    local deadline=$((SECONDS + $2))
+    case $1 in
+        unix:*) until [[ -S ${1#unix:} ]]; do ((SECONDS < deadline)) || return 1; sleep 0.1; done ;;
+        inet:*) wait_port "${1##*:}" "$2" ;;
+    esac
+}
+
 alive() { [[ -e /proc/$1 ]] && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
 
 cpu_of() { python3 "$HERE/proctree.py" cpu "$@"; }
@@ -199,7 +207,7 @@ start_sink() { # PORT
     wait_port "$1" 10 || die "smtp-sink did not start"
 }
 
-# start_postfix NAME MODE SINK_PORT [FILTER_PORT REINJECT_PORT | MILTER_PORT] [SCAN_PROCS]
+# start_postfix NAME MODE SINK_PORT [FILTER_PORT REINJECT_PORT | MILTER_ENDPOINT] [SCAN_PROCS]
 # Sets PF_PID, PF_PORT, PF_LOG, PF_ETC.
 start_postfix() {
     local name=$1 mode=$2 sink=$3 dir=$WORK/$1
@@ -235,7 +243,7 @@ scan_initial_destination_concurrency = $procs"
             ;;
         milter)
             # The README's main.cf lines for the milter.
-            extra="smtpd_milters = inet:127.0.0.1:$4
+            extra="smtpd_milters = $4
 non_smtpd_milters =
 milter_default_action = tempfail
 milter_protocol = 6
@@ -331,6 +339,9 @@ start_hallmonitor() {
     mkdir -p "$dir"
     {
         printf '[state]\ndir = "%s"\n\n[admin]\nlisten = ""\n\n[relay]\nmax_connections = 100\n\n' "$dir/state"
+        # hallmonitor runs as root here, so Postfix's smtpd (user postfix) cannot be given
+        # the socket's group as in the README; the socket is open to all local users instead.
+        printf '[milter]\nsocket_mode = "0666"\n\n'
         cat "$ROOT/fixtures/hallmonitor-test.toml"
     } >"$dir/hallmonitor.toml"
     HM_LOG=$dir/hallmonitor.log
@@ -414,72 +425,93 @@ CLAMD_PID=$(cat "$CLAMD_DIR/clamd.pid")
 
 echo "hallmonitor load benchmark: $MESSAGES messages of $(stat -c %s "$MSG") bytes per scenario, $SESSIONS smtp-source sessions, $(nproc) CPUs" >&2
 echo "queues on: $SPOOL_DESC" >&2
-MILTER_STATUS=""
+declare -A MILTER_STATUS=()
+
+# One scenario each; ROUND_NOTE is set by the loop below.
+scenario_a() {
+    echo "(a) Postfix alone$ROUND_NOTE" >&2
+    SINK=$(free_port); start_sink "$SINK"
+    start_postfix pf-a-$ROUND plain "$SINK"
+    measure a - "$SINK" || true
+    stop_postfix "$PF_ETC" "$PF_PID"
+}
+
+scenario_b() {
+    echo "(b) Postfix + hallmonitor content filter$ROUND_NOTE" >&2
+    SINK=$(free_port); start_sink "$SINK"
+    FILTER=$(free_port); REINJECT=$(free_port)
+    start_hallmonitor hm-b-$ROUND "$FILTER" "$REINJECT"
+    start_postfix pf-b-$ROUND filter "$SINK" "$FILTER" "$REINJECT" 10
+    measure b "$HM_PID" "$SINK" || true
+    stop_postfix "$PF_ETC" "$PF_PID"
+    stop_pid "$HM_PID"
+}
+
+scenario_p() {
+    echo "(p) Postfix twice, no filter (scan transport straight into the re-injection smtpd)$ROUND_NOTE" >&2
+    SINK=$(free_port); start_sink "$SINK"
+    REINJECT=$(free_port)
+    start_postfix pf-p-$ROUND filter "$SINK" "$REINJECT" "$REINJECT" 10
+    measure p - "$SINK" || true
+    stop_postfix "$PF_ETC" "$PF_PID"
+}
+
+scenario_t() {
+    echo "(t) Postfix + do-nothing TCP passthrough$ROUND_NOTE" >&2
+    SINK=$(free_port); start_sink "$SINK"
+    FILTER=$(free_port); REINJECT=$(free_port)
+    (exec "$PASSTHROUGH" "127.0.0.1:$FILTER" "127.0.0.1:$REINJECT" >"$WORK/passthrough.log" 2>&1) &
+    PASS_PID=$!
+    DAEMONS+=("$PASS_PID")
+    wait_port "$FILTER" 10 || die "tcp_passthrough did not start: $(tail -3 "$WORK/passthrough.log")"
+    start_postfix pf-t-$ROUND filter "$SINK" "$FILTER" "$REINJECT" 10
+    measure t "$PASS_PID" "$SINK" || true
+    stop_postfix "$PF_ETC" "$PF_PID"
+    stop_pid "$PASS_PID"
+}
+
+# The milter: (c) over a unix socket, as the README configures it; (ci) over TCP on
+# 127.0.0.1 (inet:), the other way Postfix can reach it.
+scenario_milter() { # NAME unix|inet
+    local name=$1 kind=$2 endpoint hm_addr ready
+    echo "($name) Postfix + hallmonitor milter over $kind$ROUND_NOTE" >&2
+    SINK=$(free_port); start_sink "$SINK"
+    UNUSED=$(free_port); UNUSED2=$(free_port)
+    if [[ $kind == unix ]]; then
+        endpoint="unix:$WORK/hm-$name-$ROUND/milter.sock"
+    else
+        endpoint="inet:127.0.0.1:$(free_port)"
+    fi
+    if start_hallmonitor hm-$name-$ROUND "$UNUSED" "$UNUSED2" --milter "$endpoint" && wait_milter "$endpoint" 10; then
+        start_postfix pf-$name-$ROUND milter "$SINK" "$endpoint"
+        # One message first: a milter that is not implemented yet answers tempfail.
+        if source_mail "$PF_PORT" 1 1 "$MSG" && wait_delivered "$PF_LOG" "$SINK" 1 20; then
+            measure "$name" "$HM_PID" "$SINK" || MILTER_STATUS[$name]="milter run failed (see above)"
+        else
+            MILTER_STATUS[$name]="milter not available: $({ grep -h -m1 -o 'milter.*' "$PF_LOG" "$WORK/smtp-source.out" || true; } | head -1)"
+        fi
+        stop_postfix "$PF_ETC" "$PF_PID"
+    else
+        MILTER_STATUS[$name]="milter not available: hallmonitor serve --milter did not listen ($(tail -1 "$HM_LOG" || true))"
+    fi
+    stop_pid "$HM_PID"
+}
+scenario_c() { scenario_milter c unix; }
+scenario_ci() { scenario_milter ci inet; }
 
 # The scenarios take turns, ROUNDS times: the machine's speed drifts (other VMs, disk),
-# and interleaving spreads that drift over all of them instead of favouring one.
+# and interleaving spreads that drift over all of them instead of favouring one. Each
+# round starts one scenario further along the list, so no scenario always runs right
+# after another (with a,c,a,c,... c would always run second, and later on average).
+declare -a ORDER=()
+for s in a b p t c ci; do
+    [[ ,$ONLY, == *,$s,* ]] && ORDER+=("$s")
+done
 for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
     ROUND_NOTE=""; ((ROUNDS == 1)) || ROUND_NOTE=" [round $ROUND of $ROUNDS]"
-    if [[ ,$ONLY, == *,a,* ]]; then
-        echo "(a) Postfix alone$ROUND_NOTE" >&2
-        SINK=$(free_port); start_sink "$SINK"
-        start_postfix pf-a-$ROUND plain "$SINK"
-        measure a - "$SINK" || true
-        stop_postfix "$PF_ETC" "$PF_PID"
-    fi
-
-    if [[ ,$ONLY, == *,b,* ]]; then
-        echo "(b) Postfix + hallmonitor content filter$ROUND_NOTE" >&2
-        SINK=$(free_port); start_sink "$SINK"
-        FILTER=$(free_port); REINJECT=$(free_port)
-        start_hallmonitor hm-b-$ROUND "$FILTER" "$REINJECT"
-        start_postfix pf-b-$ROUND filter "$SINK" "$FILTER" "$REINJECT" 10
-        measure b "$HM_PID" "$SINK" || true
-        stop_postfix "$PF_ETC" "$PF_PID"
-        stop_pid "$HM_PID"
-    fi
-
-    if [[ ,$ONLY, == *,p,* ]]; then
-        echo "(p) Postfix twice, no filter (scan transport straight into the re-injection smtpd)$ROUND_NOTE" >&2
-        SINK=$(free_port); start_sink "$SINK"
-        REINJECT=$(free_port)
-        start_postfix pf-p-$ROUND filter "$SINK" "$REINJECT" "$REINJECT" 10
-        measure p - "$SINK" || true
-        stop_postfix "$PF_ETC" "$PF_PID"
-    fi
-
-    if [[ ,$ONLY, == *,t,* ]]; then
-        echo "(t) Postfix + do-nothing TCP passthrough$ROUND_NOTE" >&2
-        SINK=$(free_port); start_sink "$SINK"
-        FILTER=$(free_port); REINJECT=$(free_port)
-        (exec "$PASSTHROUGH" "127.0.0.1:$FILTER" "127.0.0.1:$REINJECT" >"$WORK/passthrough.log" 2>&1) &
-        PASS_PID=$!
-        DAEMONS+=("$PASS_PID")
-        wait_port "$FILTER" 10 || die "tcp_passthrough did not start: $(tail -3 "$WORK/passthrough.log")"
-        start_postfix pf-t-$ROUND filter "$SINK" "$FILTER" "$REINJECT" 10
-        measure t "$PASS_PID" "$SINK" || true
-        stop_postfix "$PF_ETC" "$PF_PID"
-        stop_pid "$PASS_PID"
-    fi
-
-    if [[ ,$ONLY, == *,c,* ]]; then
-        echo "(c) Postfix + hallmonitor milter$ROUND_NOTE" >&2
-        SINK=$(free_port); start_sink "$SINK"
-        MILTER=$(free_port); UNUSED=$(free_port); UNUSED2=$(free_port)
-        if start_hallmonitor hm-c-$ROUND "$UNUSED" "$UNUSED2" --milter "inet:127.0.0.1:$MILTER" && wait_port "$MILTER" 10; then
-            start_postfix pf-c-$ROUND milter "$SINK" "$MILTER"
-            # One message first: a milter that is not implemented yet answers tempfail.
-            if source_mail "$PF_PORT" 1 1 "$MSG" && wait_delivered "$PF_LOG" "$SINK" 1 20; then
-                measure c "$HM_PID" "$SINK" || MILTER_STATUS="milter run failed (see above)"
-            else
-                MILTER_STATUS="milter not available: $({ grep -h -m1 -o 'milter.*' "$PF_LOG" "$WORK/smtp-source.out" || true; } | head -1)"
-            fi
-            stop_postfix "$PF_ETC" "$PF_PID"
-        else
-            MILTER_STATUS="milter not available: hallmonitor serve --milter did not listen ($(tail -1 "$HM_LOG" || true))"
-        fi
-        stop_pid "$HM_PID"
-    fi
+    for ((i = 0; i < ${#ORDER[@]}; i++)); do
+        "scenario_${ORDER[(i + ROUND - 1) % ${#ORDER[@]}]}"
+    done
 done
 
 MEM_LINE=""
@@ -519,7 +551,8 @@ label() {
     case $1 in
         a) echo "(a) Postfix alone" ;;
         b) echo "(b) Postfix + hallmonitor filter" ;;
-        c) echo "(c) Postfix + hallmonitor milter" ;;
+        c) echo "(c) milter, unix socket" ;;
+        ci) echo "(ci) milter, inet 127.0.0.1" ;;
         p) echo "(p) Postfix twice, no filter" ;;
         t) echo "(t) Postfix + TCP passthrough" ;;
     esac
@@ -535,7 +568,9 @@ while read -r name n secs cpu hcpu kcpu; do
     PERCPU[$name]=$(echo "$n / $cpu" | bc -l)
     printf '%-34s %8d %8.1f %8.1f %7.2f %11.1f %13s %11.2f\n' "$(label "$name")" "$n" "$secs" "${RATE[$name]}" "$cpu" "${PERCPU[$name]}" "$(printf '%.2f CPU-s' "$hcpu")" "$kcpu"
 done <"$RESULTS.sum"
-[[ -z $MILTER_STATUS ]] || printf '%-34s %s\n' "(c) Postfix + hallmonitor milter" "$MILTER_STATUS"
+for name in "${!MILTER_STATUS[@]}"; do
+    printf '%-34s %s\n' "$(label "$name")" "${MILTER_STATUS[$name]}"
+done
 echo "CPU-s: user+system of every Postfix process plus hallmonitor and its PDF workers (the"
 echo "hallmonitor column is its share; for (t), the passthrough's);"
 echo "smtp-source, smtp-sink and clamd are not counted (clamd shown on its own)."
@@ -563,6 +598,7 @@ info_ratio() { # NAME WHAT
 }
 info_ratio p "Postfix handling every message twice, no filter: the ceiling for b"
 info_ratio t "a do-nothing TCP passthrough as the filter: what any filter costs at the least"
+info_ratio ci "the milter over inet:127.0.0.1 instead of the README's unix socket"
 
 if [[ -n $MEM_LINE ]]; then
     read -r ok kib sess samples hwm secs <<<"$MEM_LINE"
