@@ -1,5 +1,5 @@
 //! hallmonitor as Postfix's milter: a real Postfix (`smtpd_milters =
-//! inet:…`, protocol 6, `milter_default_action = tempfail`) calls
+//! inet:…` or `unix:…`, protocol 6, `milter_default_action = tempfail`) calls
 //! `hallmonitor serve --milter …` during the SMTP dialogue; a plain SMTP
 //! client submits mail; what arrives is checked at a recording sink (Postfix's
 //! relayhost), in hallmonitor's quarantine and in Postfix's queue.
@@ -743,4 +743,85 @@ fn milter_over_a_unix_socket_scans_and_holds() {
     assert!(hm.held()[0].contains("virus/"), "{:?}", hm.held());
     deliver_marker_to(&postfix, &sink, "unix");
     assert_eq!(sink.messages().len(), 2, "EICAR must never arrive");
+}
+
+/// The README's set-up for Debian, whose Postfix runs smtpd and cleanup
+/// chrooted in /var/spool/postfix: the socket lives in a setgid directory of
+/// group postfix inside the queue directory, so it is created with group
+/// postfix and the default `socket_mode` 0660, and Postfix names it by its
+/// path inside the chroot (`unix:/hallmonitor/milter.sock`).
+#[test]
+fn milter_socket_inside_postfix_chroot_as_the_readme_sets_it_up() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let sink = Sink::start();
+    let postfix = Postfix::start_milter_chrooted("unix:/hallmonitor/milter.sock", sink.addr);
+    let master_cf = std::fs::read_to_string(postfix.etc().join("master.cf")).unwrap();
+    assert!(
+        master_cf.contains("cleanup unix n - y - 0 cleanup"),
+        "{master_cf}"
+    );
+
+    // install -d -o hallmonitor -g postfix -m 2750 /var/spool/postfix/hallmonitor
+    let group = Command::new("getent")
+        .args(["group", "postfix"])
+        .output()
+        .unwrap();
+    let gid: u32 = String::from_utf8_lossy(&group.stdout)
+        .split(':')
+        .nth(2)
+        .and_then(|g| g.trim().parse().ok())
+        .expect("group postfix (Debian's postfix package creates it)");
+    let dir = postfix.queue_dir().join("hallmonitor");
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, None, Some(gid)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o2750)).unwrap();
+    let socket = dir.join("milter.sock");
+    let hm = Hallmonitor::start_in(
+        tempfile::tempdir().unwrap(),
+        MilterSocket::Unix(socket.clone()),
+        &common::clamd().address(),
+        &[],
+        &[],
+    );
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(meta.gid(), gid, "the socket takes the directory's group");
+
+    let clean = read(&common::mail("clean-text.eml"));
+    let clean = String::from_utf8_lossy(&clean).replace("d.price@oakfield.sch.uk", PARENT);
+    let reply = submit(&postfix, None, PARENT, OFFICE, clean.as_bytes());
+    assert!(
+        reply.starts_with("250 2.0.0 Ok"),
+        "{reply}\n{}\n{}",
+        hm.log(),
+        postfix.log()
+    );
+    postfix.wait_for(30, "delivery at the sink", || sink.messages().len() == 1);
+    let text = sink.messages()[0].text();
+    assert!(text.contains("X-Hallmonitor-Verdict: pass\r\n"), "{text}");
+
+    // Mail submitted with sendmail (pickup, then cleanup: non_smtpd_milters)
+    // goes through the same socket from the chrooted cleanup.
+    let mut sendmail = Command::new("/usr/sbin/sendmail")
+        .arg("-C")
+        .arg(postfix.etc())
+        .arg("-f")
+        .arg(OFFICE)
+        .arg(PARENT)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("sendmail");
+    use std::io::Write;
+    sendmail
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"From: office@oakfield.sch.uk\nTo: helen.okafor@example.com\nSubject: Trip\n\nThe trip is on Friday.\n")
+        .unwrap();
+    assert!(sendmail.wait().unwrap().success());
+    postfix.wait_for(30, "the local submission at the sink", || {
+        sink.messages().len() == 2
+    });
+    let text = sink.messages()[1].text();
+    assert!(text.contains("X-Hallmonitor-Verdict: pass\r\n"), "{text}");
 }

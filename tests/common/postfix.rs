@@ -4,6 +4,8 @@
 //! behind it, relaying everything to a sink on 127.0.0.1. The settings follow
 //! the testbed notes (chroot off, `maillog_file_prefixes`, a `postlog`
 //! service, short retry times so deferred mail is retried within a test).
+//! One variant runs smtpd and cleanup chrooted, as Debian does, to check the
+//! README's milter socket inside the queue directory.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,21 +48,13 @@ impl Postfix {
             .map(|(u, p)| (u.to_string(), p.to_string()))
             .collect();
         let milter_cf = format!(
-            "smtpd_milters = {milter}
-non_smtpd_milters = {milter}
-milter_protocol = 6
-milter_default_action = tempfail
-milter_connect_macros = j {{daemon_name}} {{client_addr}} {{client_name}} v _
-milter_helo_macros =
-milter_mail_macros = i {{auth_authen}} {{auth_type}} {{mail_addr}} {{mail_host}}
-milter_rcpt_macros = i {{rcpt_addr}} {{rcpt_host}}
-milter_end_of_data_macros = i
-smtpd_sasl_auth_enable = yes
+            "{}smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = cyrus
 smtpd_sasl_path = smtpd
 smtpd_sasl_security_options = noanonymous
 smtpd_tls_auth_only = no
-"
+",
+            milter_lines(milter)
         );
         Self::launch(&milter_cf, free_reinject(), sink, move |d| {
             use std::io::Write;
@@ -115,6 +109,21 @@ smtpd_tls_auth_only = no
         })
     }
 
+    /// Start Postfix with hallmonitor as its milter as on Debian, whose
+    /// master.cf runs smtpd and cleanup chrooted in the queue directory:
+    /// `milter` (`unix:/PATH`) is then a path inside the queue directory.
+    /// No SMTP AUTH (the SASL database would be outside the chroot).
+    #[allow(dead_code)]
+    pub fn start_milter_chrooted(milter: &str, sink: SocketAddr) -> Postfix {
+        Self::launch_with(&milter_lines(milter), free_reinject(), sink, |_| {}, true)
+    }
+
+    /// The queue directory (the chroot of chrooted services).
+    #[allow(dead_code)]
+    pub fn queue_dir(&self) -> PathBuf {
+        self.dir.path().join("queue")
+    }
+
     /// Write the configuration (`filter_cf` decides content filter or
     /// milter; `prepare` adds files before the check), check and start.
     fn launch(
@@ -123,6 +132,19 @@ smtpd_tls_auth_only = no
         sink: SocketAddr,
         prepare: impl FnOnce(&std::path::Path),
     ) -> Postfix {
+        Self::launch_with(filter_cf, reinject, sink, prepare, false)
+    }
+
+    /// As [`Self::launch`]; `chroot` runs the front smtpd and cleanup
+    /// chrooted, as Debian's master.cf does.
+    fn launch_with(
+        filter_cf: &str,
+        reinject: SocketAddr,
+        sink: SocketAddr,
+        prepare: impl FnOnce(&std::path::Path),
+        chroot: bool,
+    ) -> Postfix {
+        let c = if chroot { "y" } else { "n" };
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
         let etc = d.join("etc");
@@ -175,9 +197,9 @@ queue_run_delay = 1s
             sink_port = sink.port(),
         );
         let master_cf = format!(
-            "{smtp} inet n - n - - smtpd
+            "{smtp} inet n - {c} - - smtpd
 pickup unix n - n 60 1 pickup
-cleanup unix n - n - 0 cleanup
+cleanup unix n - {c} - 0 cleanup
 qmgr unix n - n 300 1 qmgr
 tlsmgr unix - - n 1000? 1 tlsmgr
 rewrite unix - - n - - trivial-rewrite
@@ -328,6 +350,23 @@ impl Drop for Postfix {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// The README's main.cf lines for the milter (`smtpd_milters` and
+/// `non_smtpd_milters` = `milter`).
+fn milter_lines(milter: &str) -> String {
+    format!(
+        "smtpd_milters = {milter}
+non_smtpd_milters = {milter}
+milter_protocol = 6
+milter_default_action = tempfail
+milter_connect_macros = j {{daemon_name}} {{client_addr}} {{client_name}} v _
+milter_helo_macros =
+milter_mail_macros = i {{auth_authen}} {{auth_type}} {{mail_addr}} {{mail_host}}
+milter_rcpt_macros = i {{rcpt_addr}} {{rcpt_host}}
+milter_end_of_data_macros = i
+"
+    )
 }
 
 /// A port for the unused re-injection smtpd of milter mode.
