@@ -2,7 +2,7 @@
 # Load benchmark: hallmonitor behind a real Postfix, measured against Postfix alone.
 #
 #   bash benches/load.sh [--messages N] [--sessions S] [--mem-messages M] [--mem-sessions C]
-#                        [--attachment docx|pdf|none] [--message FILE] [--keep] [--only a,p,t,b,c,mem]
+#                        [--attachment docx|pdf|none] [--message FILE] [--keep] [--only a,p,t,b,c,ci,mem]
 #                        [--breakdown] [--spool-fs loop|tmp] [--rounds R]
 #
 # In one run, on 127.0.0.1 only, with private Postfix instances (postfix -c DIR start-fg), a
@@ -13,7 +13,8 @@
 #   (b) content filter:     smtp-source -> Postfix -> hallmonitor serve (all detectors, clamd)
 #                           -> Postfix re-injection smtpd -> smtp-sink
 #   (c) milter:             smtp-source -> Postfix (smtpd_milters = hallmonitor serve --milter)
-#                           -> smtp-sink
+#                           -> smtp-sink, over a unix socket as the README sets it up
+#   (ci) milter over TCP:   as (c) with smtpd_milters = inet:127.0.0.1:PORT
 #   (p) Postfix twice:      as (b) with no filter: the scan transport delivers straight into the
 #                           re-injection smtpd; the ceiling of b/a for any after-queue filter
 #   (t) TCP passthrough:    as (b) with examples/tcp_passthrough.rs instead of hallmonitor: joins
@@ -34,8 +35,9 @@
 # counted (clamd is shown separately). Messages per CPU-second hardly changes when other
 # work shares the machine; messages per second does.
 #
-# The scenarios run in turn, R rounds (default 3) of N messages each; the table gives the
-# sums over the rounds and the ratios are of the sums (each round is printed too).
+# The scenarios run in turn, R rounds (default 3) of N messages each, each round starting
+# one scenario further along; the table gives the sums over the rounds and the ratios are
+# of the sums (each round is printed too).
 #
 # The queues (and clamd's and hallmonitor's scratch files) are on a fresh journaled ext4
 # filesystem in a loop-mounted image, like a mail server's spool (--spool-fs tmp: in /tmp or
@@ -59,7 +61,7 @@ MESSAGES=2000
 SESSIONS=20
 MEM_MESSAGES=100
 MEM_SESSIONS=50
-ONLY=a,p,t,b,c,mem
+ONLY=a,p,t,b,c,ci,mem
 KEEP=0
 BREAKDOWN=0
 MSG_OVERRIDE=""
