@@ -226,6 +226,25 @@ fn base64(data: &[u8]) -> String {
 /// One SMTP transaction at Postfix's smtpd, optionally after AUTH PLAIN.
 /// Returns the first reply that is not a success (the reply to the end of
 /// data when everything before it succeeded).
+/// Submit `raw` locally with Postfix's `sendmail` (pickup, then cleanup and
+/// its `non_smtpd_milters`); panics unless sendmail accepts it.
+fn sendmail(pf: &Postfix, from: &str, to: &str, raw: &[u8]) {
+    use std::io::Write;
+    let mut child = Command::new("/usr/sbin/sendmail")
+        .arg("-C")
+        .arg(pf.etc())
+        .arg("-f")
+        .arg(from)
+        .arg(to)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("sendmail");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(raw).unwrap();
+    }
+    assert!(child.wait().unwrap().success(), "sendmail failed");
+}
+
 fn submit(pf: &Postfix, login: Option<(&str, &str)>, from: &str, to: &str, raw: &[u8]) -> String {
     let mut c = Client::connect(pf.smtp);
     let greeting = c.reply();
@@ -585,25 +604,7 @@ fn locally_submitted_mail_goes_through_non_smtpd_milters() {
     let raw = format!(
         "From: Office <{OFFICE}>\r\nTo: {PARENT}\r\nSubject: Parents evening\r\nMessage-ID: <local@oakfield.sch.uk>\r\n\r\nParents evening is on Thursday.\r\n"
     );
-    let mut child = Command::new("/usr/sbin/sendmail")
-        .arg("-C")
-        .arg(r.postfix.etc())
-        .arg("-f")
-        .arg(OFFICE)
-        .arg(PARENT)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("sendmail");
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(raw.as_bytes())
-            .unwrap();
-    }
-    assert!(child.wait().unwrap().success());
+    sendmail(&r.postfix, OFFICE, PARENT, raw.as_bytes());
     // Trusted as local submission (senders.trust_local_submission), the
     // office's own address is not impersonation: delivered, marked.
     r.postfix
@@ -802,23 +803,12 @@ fn milter_socket_inside_postfix_chroot_as_the_readme_sets_it_up() {
 
     // Mail submitted with sendmail (pickup, then cleanup: non_smtpd_milters)
     // goes through the same socket from the chrooted cleanup.
-    let mut sendmail = Command::new("/usr/sbin/sendmail")
-        .arg("-C")
-        .arg(postfix.etc())
-        .arg("-f")
-        .arg(OFFICE)
-        .arg(PARENT)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("sendmail");
-    use std::io::Write;
-    sendmail
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"From: office@oakfield.sch.uk\nTo: helen.okafor@example.com\nSubject: Trip\n\nThe trip is on Friday.\n")
-        .unwrap();
-    assert!(sendmail.wait().unwrap().success());
+    sendmail(
+        &postfix,
+        OFFICE,
+        PARENT,
+        b"From: office@oakfield.sch.uk\nTo: helen.okafor@example.com\nSubject: Trip\n\nThe trip is on Friday.\n",
+    );
     postfix.wait_for(30, "the local submission at the sink", || {
         sink.messages().len() == 2
     });
