@@ -438,16 +438,34 @@ scenario_a() {
     stop_postfix "$PF_ETC" "$PF_PID"
 }
 
-scenario_b() {
-    echo "(b) Postfix + hallmonitor content filter$ROUND_NOTE" >&2
+# An after-queue filter between Postfix and its re-injection smtpd: NAME, what it is,
+# and the function that starts it (START_FN NAME FILTER_PORT REINJECT_PORT; sets FILTER_PID).
+scenario_filter() {
+    local name=$1
+    echo "($name) $2$ROUND_NOTE" >&2
     SINK=$(free_port); start_sink "$SINK"
     FILTER=$(free_port); REINJECT=$(free_port)
-    start_hallmonitor hm-b-$ROUND "$FILTER" "$REINJECT"
-    start_postfix pf-b-$ROUND filter "$SINK" "$FILTER" "$REINJECT" 10
-    measure b "$HM_PID" "$SINK" || true
+    "$3" "$name" "$FILTER" "$REINJECT"
+    start_postfix pf-$name-$ROUND filter "$SINK" "$FILTER" "$REINJECT" 10
+    measure "$name" "$FILTER_PID" "$SINK" || true
     stop_postfix "$PF_ETC" "$PF_PID"
-    stop_pid "$HM_PID"
+    stop_pid "$FILTER_PID"
 }
+
+start_hallmonitor_filter() { # NAME FILTER_PORT REINJECT_PORT
+    start_hallmonitor hm-$1-$ROUND "$2" "$3"
+    FILTER_PID=$HM_PID
+}
+
+start_passthrough() { # NAME FILTER_PORT REINJECT_PORT
+    (exec "$PASSTHROUGH" "127.0.0.1:$2" "127.0.0.1:$3" >"$WORK/passthrough.log" 2>&1) &
+    FILTER_PID=$!
+    DAEMONS+=("$FILTER_PID")
+    wait_port "$2" 10 || die "tcp_passthrough did not start: $(tail -3 "$WORK/passthrough.log")"
+}
+
+scenario_b() { scenario_filter b "Postfix + hallmonitor content filter" start_hallmonitor_filter; }
+scenario_t() { scenario_filter t "Postfix + do-nothing TCP passthrough" start_passthrough; }
 
 scenario_p() {
     echo "(p) Postfix twice, no filter (scan transport straight into the re-injection smtpd)$ROUND_NOTE" >&2
@@ -456,20 +474,6 @@ scenario_p() {
     start_postfix pf-p-$ROUND filter "$SINK" "$REINJECT" "$REINJECT" 10
     measure p - "$SINK" || true
     stop_postfix "$PF_ETC" "$PF_PID"
-}
-
-scenario_t() {
-    echo "(t) Postfix + do-nothing TCP passthrough$ROUND_NOTE" >&2
-    SINK=$(free_port); start_sink "$SINK"
-    FILTER=$(free_port); REINJECT=$(free_port)
-    (exec "$PASSTHROUGH" "127.0.0.1:$FILTER" "127.0.0.1:$REINJECT" >"$WORK/passthrough.log" 2>&1) &
-    PASS_PID=$!
-    DAEMONS+=("$PASS_PID")
-    wait_port "$FILTER" 10 || die "tcp_passthrough did not start: $(tail -3 "$WORK/passthrough.log")"
-    start_postfix pf-t-$ROUND filter "$SINK" "$FILTER" "$REINJECT" 10
-    measure t "$PASS_PID" "$SINK" || true
-    stop_postfix "$PF_ETC" "$PF_PID"
-    stop_pid "$PASS_PID"
 }
 
 # The milter: (c) over a unix socket, as the README configures it; (ci) over TCP on
