@@ -249,10 +249,10 @@ scan_initial_destination_concurrency = $procs"
 non_smtpd_milters =
 milter_default_action = tempfail
 milter_protocol = 6
-milter_connect_macros = j {daemon_name} {client_addr} {client_name} v _
+milter_connect_macros = {daemon_name} {client_addr} {client_name}
 milter_helo_macros =
-milter_mail_macros = i {auth_authen} {auth_type} {mail_addr} {mail_host}
-milter_rcpt_macros = i {rcpt_addr} {rcpt_host}
+milter_mail_macros = {auth_authen} {mail_addr}
+milter_rcpt_macros = {rcpt_addr}
 milter_end_of_data_macros = i"
             ;;
     esac

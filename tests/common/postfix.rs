@@ -360,12 +360,8 @@ fn milter_lines(milter: &str) -> String {
 non_smtpd_milters = {milter}
 milter_protocol = 6
 milter_default_action = tempfail
-milter_connect_macros = j {{daemon_name}} {{client_addr}} {{client_name}} v _
-milter_helo_macros =
-milter_mail_macros = i {{auth_authen}} {{auth_type}} {{mail_addr}} {{mail_host}}
-milter_rcpt_macros = i {{rcpt_addr}} {{rcpt_host}}
-milter_end_of_data_macros = i
-"
+{}",
+        hallmonitor::inbound::milter::envelope::main_cf_macro_lines()
     )
 }
 

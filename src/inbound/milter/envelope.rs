@@ -23,11 +23,26 @@ pub const NEEDED: [(&str, &str); 5] = [
     ("i", "milter_end_of_data_macros"),
 ];
 
-/// The macro lists for `main.cf` (also requested at option negotiation).
-pub const CONNECT_MACROS: &str = "j {daemon_name} {client_addr} {client_name} v _";
-pub const MAIL_MACROS: &str = "i {auth_authen} {auth_type} {mail_addr} {mail_host}";
-pub const RCPT_MACROS: &str = "i {rcpt_addr} {rcpt_host}";
+/// The macro lists for `main.cf` (also requested at option negotiation):
+/// exactly what [`envelope`] reads, nothing more. Every macro is work for
+/// Postfix on every message (`{mail_host}`, for one, costs smtpd an address
+/// resolution) and a string to parse here.
+pub const CONNECT_MACROS: &str = "{daemon_name} {client_addr} {client_name}";
+pub const MAIL_MACROS: &str = "{auth_authen} {mail_addr}";
+pub const RCPT_MACROS: &str = "{rcpt_addr}";
 pub const EOD_MACROS: &str = "i";
+
+/// The `main.cf` lines that send them (the README gives these; Postfix's
+/// default `milter_helo_macros` are TLS details hallmonitor does not use).
+pub fn main_cf_macro_lines() -> String {
+    format!(
+        "milter_connect_macros = {CONNECT_MACROS}\n\
+         milter_helo_macros =\n\
+         milter_mail_macros = {MAIL_MACROS}\n\
+         milter_rcpt_macros = {RCPT_MACROS}\n\
+         milter_end_of_data_macros = {EOD_MACROS}\n"
+    )
+}
 
 static WARNED: [AtomicBool; NEEDED.len()] = [const { AtomicBool::new(false) }; NEEDED.len()];
 
@@ -258,6 +273,31 @@ mod tests {
             m.warn_missing(),
             vec!["daemon_name", "client_addr", "mail_addr", "rcpt_addr", "i"]
         );
+    }
+
+    #[test]
+    fn readme_and_load_benchmark_configure_exactly_these_macros() {
+        let macro_lines = main_cf_macro_lines();
+        let lines = macro_lines.trim_end();
+        for (file, text) in [
+            ("README.md", include_str!("../../../README.md")),
+            ("benches/load.sh", include_str!("../../../benches/load.sh")),
+        ] {
+            assert!(
+                text.contains(lines),
+                "{file} must give the milter macro lines hallmonitor reads:\n{lines}"
+            );
+        }
+        // Every macro the envelope needs is in one of the lists.
+        let all = [CONNECT_MACROS, MAIL_MACROS, RCPT_MACROS, EOD_MACROS].join(" ");
+        for (name, _) in NEEDED {
+            let braced = format!("{{{name}}}");
+            assert!(
+                all.split_whitespace().any(|m| m == braced || m == name),
+                "{name} is not requested"
+            );
+        }
+        assert!(all.contains("{auth_authen}"));
     }
 
     #[test]
