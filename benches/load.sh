@@ -35,7 +35,7 @@
 # counted (clamd is shown separately). Messages per CPU-second hardly changes when other
 # work shares the machine; messages per second does.
 #
-# The scenarios run in turn, R rounds (default 3) of N messages each, each round starting
+# The scenarios run in turn, R rounds (default 5) of N messages each, each round starting
 # one scenario further along; the table gives the sums over the rounds and the ratios are
 # of the sums (each round is printed too).
 #
@@ -67,7 +67,7 @@ BREAKDOWN=0
 MSG_OVERRIDE=""
 ATTACHMENT=docx
 SPOOL_FS=loop
-ROUNDS=3
+ROUNDS=5
 FROM=news@riverside-sports.example.org
 TO=office@oakfield.sch.uk
 
