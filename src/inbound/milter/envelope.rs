@@ -24,7 +24,7 @@ pub const NEEDED: [(&str, &str); 5] = [
 ];
 
 /// The macro lists for `main.cf` (also requested at option negotiation):
-/// exactly what [`envelope`] reads, nothing more. Every macro is work for
+/// what [`envelope`] reads and [`NEEDED`] checks, nothing more. Every macro is work for
 /// Postfix on every message (`{mail_host}`, for one, costs smtpd an address
 /// resolution) and a string to parse here.
 pub const CONNECT_MACROS: &str = "{daemon_name} {client_addr} {client_name}";
