@@ -223,9 +223,6 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
-/// One SMTP transaction at Postfix's smtpd, optionally after AUTH PLAIN.
-/// Returns the first reply that is not a success (the reply to the end of
-/// data when everything before it succeeded).
 /// Submit `raw` locally with Postfix's `sendmail` (pickup, then cleanup and
 /// its `non_smtpd_milters`); panics unless sendmail accepts it.
 fn sendmail(pf: &Postfix, from: &str, to: &str, raw: &[u8]) {
@@ -245,6 +242,9 @@ fn sendmail(pf: &Postfix, from: &str, to: &str, raw: &[u8]) {
     assert!(child.wait().unwrap().success(), "sendmail failed");
 }
 
+/// One SMTP transaction at Postfix's smtpd, optionally after AUTH PLAIN.
+/// Returns the first reply that is not a success (the reply to the end of
+/// data when everything before it succeeded).
 fn submit(pf: &Postfix, login: Option<(&str, &str)>, from: &str, to: &str, raw: &[u8]) -> String {
     let mut c = Client::connect(pf.smtp);
     let greeting = c.reply();

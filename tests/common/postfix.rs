@@ -32,7 +32,7 @@ impl Postfix {
              smtp_connection_cache_destinations = [127.0.0.1]:{port}\n",
             port = filter.port()
         );
-        Self::launch(&filter_cf, reinject, sink, |_| {})
+        Self::launch(&filter_cf, reinject, sink, |_| {}, false)
     }
 
     /// Start Postfix with hallmonitor as its milter (`smtpd_milters` and
@@ -56,57 +56,63 @@ smtpd_tls_auth_only = no
 ",
             milter_lines(milter)
         );
-        Self::launch(&milter_cf, free_reinject(), sink, move |d| {
-            use std::io::Write;
-            let sasl = d.join("sasl");
-            std::fs::create_dir_all(&sasl).unwrap();
-            let db = sasl.join("sasldb2");
-            // Debian's Postfix reads $config_directory/sasl/smtpd.conf (and
-            // ignores cyrus_sasl_config_path); upstream uses the latter.
-            let conf_dir = d.join("etc").join("sasl");
-            std::fs::create_dir_all(&conf_dir).unwrap();
-            let conf = format!(
-                "pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: PLAIN LOGIN\nsasldb_path: {}\n",
-                db.display()
-            );
-            std::fs::write(sasl.join("smtpd.conf"), &conf).unwrap();
-            std::fs::write(conf_dir.join("smtpd.conf"), &conf).unwrap();
-            for (user, password) in &users {
-                let (login, realm) = user.split_once('@').unwrap_or((user, "oakfield.sch.uk"));
-                let mut child = Command::new("saslpasswd2")
-                    .arg("-c")
-                    .arg("-p")
-                    .arg("-f")
-                    .arg(&db)
-                    .arg("-u")
-                    .arg(realm)
-                    .arg(login)
-                    .stdin(Stdio::piped())
-                    .spawn()
-                    .expect("saslpasswd2 (apt-get install sasl2-bin)");
-                child
-                    .stdin
-                    .take()
+        Self::launch(
+            &milter_cf,
+            free_reinject(),
+            sink,
+            move |d| {
+                use std::io::Write;
+                let sasl = d.join("sasl");
+                std::fs::create_dir_all(&sasl).unwrap();
+                let db = sasl.join("sasldb2");
+                // Debian's Postfix reads $config_directory/sasl/smtpd.conf (and
+                // ignores cyrus_sasl_config_path); upstream uses the latter.
+                let conf_dir = d.join("etc").join("sasl");
+                std::fs::create_dir_all(&conf_dir).unwrap();
+                let conf = format!(
+                    "pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: PLAIN LOGIN\nsasldb_path: {}\n",
+                    db.display()
+                );
+                std::fs::write(sasl.join("smtpd.conf"), &conf).unwrap();
+                std::fs::write(conf_dir.join("smtpd.conf"), &conf).unwrap();
+                for (user, password) in &users {
+                    let (login, realm) = user.split_once('@').unwrap_or((user, "oakfield.sch.uk"));
+                    let mut child = Command::new("saslpasswd2")
+                        .arg("-c")
+                        .arg("-p")
+                        .arg("-f")
+                        .arg(&db)
+                        .arg("-u")
+                        .arg(realm)
+                        .arg(login)
+                        .stdin(Stdio::piped())
+                        .spawn()
+                        .expect("saslpasswd2 (apt-get install sasl2-bin)");
+                    child
+                        .stdin
+                        .take()
+                        .unwrap()
+                        .write_all(password.as_bytes())
+                        .unwrap();
+                    assert!(child.wait().unwrap().success(), "saslpasswd2 failed");
+                }
+                // smtpd reads the sasldb as user postfix, by absolute path.
+                if db.exists() {
+                    let _ = Command::new("chown").arg("postfix").arg(&db).status();
+                }
+                use std::os::unix::fs::PermissionsExt;
+                for p in [d, sasl.as_path()] {
+                    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+                }
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(d.join("etc").join("main.cf"))
                     .unwrap()
-                    .write_all(password.as_bytes())
+                    .write_all(format!("cyrus_sasl_config_path = {}\n", sasl.display()).as_bytes())
                     .unwrap();
-                assert!(child.wait().unwrap().success(), "saslpasswd2 failed");
-            }
-            // smtpd reads the sasldb as user postfix, by absolute path.
-            if db.exists() {
-                let _ = Command::new("chown").arg("postfix").arg(&db).status();
-            }
-            use std::os::unix::fs::PermissionsExt;
-            for p in [d, sasl.as_path()] {
-                std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-            }
-            std::fs::OpenOptions::new()
-                .append(true)
-                .open(d.join("etc").join("main.cf"))
-                .unwrap()
-                .write_all(format!("cyrus_sasl_config_path = {}\n", sasl.display()).as_bytes())
-                .unwrap();
-        })
+            },
+            false,
+        )
     }
 
     /// Start Postfix with hallmonitor as its milter as on Debian, whose
@@ -115,7 +121,7 @@ smtpd_tls_auth_only = no
     /// No SMTP AUTH (the SASL database would be outside the chroot).
     #[allow(dead_code)]
     pub fn start_milter_chrooted(milter: &str, sink: SocketAddr) -> Postfix {
-        Self::launch_with(&milter_lines(milter), free_reinject(), sink, |_| {}, true)
+        Self::launch(&milter_lines(milter), free_reinject(), sink, |_| {}, true)
     }
 
     /// The queue directory (the chroot of chrooted services).
@@ -126,18 +132,9 @@ smtpd_tls_auth_only = no
 
     /// Write the configuration (`filter_cf` decides content filter or
     /// milter; `prepare` adds files before the check), check and start.
+    /// `chroot` runs the front smtpd and cleanup chrooted, as Debian's
+    /// master.cf does.
     fn launch(
-        filter_cf: &str,
-        reinject: SocketAddr,
-        sink: SocketAddr,
-        prepare: impl FnOnce(&std::path::Path),
-    ) -> Postfix {
-        Self::launch_with(filter_cf, reinject, sink, prepare, false)
-    }
-
-    /// As [`Self::launch`]; `chroot` runs the front smtpd and cleanup
-    /// chrooted, as Debian's master.cf does.
-    fn launch_with(
         filter_cf: &str,
         reinject: SocketAddr,
         sink: SocketAddr,

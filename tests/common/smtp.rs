@@ -205,11 +205,10 @@ impl Relay {
         // The banner is printed once every listener is bound. Without it the
         // relay has exited (its log says why), and whatever answers on `addr`
         // is not this relay.
-        let log = || std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
         assert!(
             banner.contains(&format!("listening on {addr},")),
             "relay did not start on {addr}: {banner}\n{}",
-            log()
+            std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default()
         );
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(addr).is_err() {
